@@ -1,0 +1,60 @@
+# Two commands set up everything on a fresh machine: `make train` and `make test`.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+ARGS    ?=
+
+.PHONY: install system-deps train sweep paper-tables ui test test-fast bench lint format demo-corpus clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e '.[dev,scale]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# espeak-ng gives the demo corpus many distinct voices (a numpy synthesiser is the fallback without it).
+system-deps:
+	@command -v espeak-ng >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng; \
+	  else echo "espeak-ng missing: sudo apt-get install espeak-ng (or the numpy voice fallback is used)"; fi; }
+
+demo-corpus: install
+	$(BIN)/rcnn-se make-demo-corpus --root data/demo_corpus
+
+train: install system-deps
+	$(BIN)/python train.py $(ARGS)
+
+sweep: install system-deps
+	$(BIN)/python train.py -m model=rcnn,cnn dropout=0,0.2 $(ARGS)
+
+paper-tables: install
+	$(BIN)/rcnn-se paper-tables $(ARGS)
+
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT)
+
+test: install system-deps
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+bench: install system-deps
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks train.py
+	$(BIN)/ruff format --check src tests benchmarks train.py
+
+format: install
+	$(BIN)/ruff format src tests benchmarks train.py
+	$(BIN)/ruff check --fix src tests benchmarks train.py
+
+clean:
+	rm -rf outputs multirun .pytest_cache .ruff_cache

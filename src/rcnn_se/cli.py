@@ -1,0 +1,41 @@
+"""`rcnn-se` console script. Training is `python train.py` (Hydra); these are the other entry points.
+
+Subcommands import their module only when chosen: Lightning and MLflow take seconds to import, and
+`rcnn-se --help` should answer at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "make-demo-corpus": ("rcnn_se.data.synth", "generate the Edinburgh-layout demo corpus"),
+    "paper-tables": ("rcnn_se.tables", "rebuild the paper's tables from the MLflow store"),
+    "enhance": ("rcnn_se.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
+    "export": ("rcnn_se.export", "export a checkpoint to TorchScript and ONNX"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: rcnn-se COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "training: python train.py [overrides]   (see conf/train.yaml)"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"rcnn-se: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The LightningDataModule: fixed-length magnitude segments for training, whole utterances for testing.
+
+Training data are stratified by SNR condition (`snr=0|5|10|15|all`); validation holds out whole training
+speakers; the test split is always complete so every run is scored on the same utterances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from rcnn_se.data.cache import FeatureCache, build_cache
+from rcnn_se.data.corpus import Utterance, scan_split, select_snr, split_by_speakers
+from rcnn_se.data.features import StftConfig
+
+
+class SegmentDataset(Dataset):
+    """(noisy, clean) magnitude segments [1, F, L], tiling each utterance; the last tile is zero-padded."""
+
+    def __init__(self, cache: FeatureCache, indices: Sequence[int], segment_frames: int) -> None:
+        if segment_frames < 1:
+            raise ValueError(f"data.segment_frames={segment_frames}: must be >= 1")
+        self.cache, self.segment_frames = cache, segment_frames
+        self.tiles = [
+            (i, start)
+            for i in indices
+            for start in range(0, max(cache.items[i].n_frames - segment_frames // 2, 1), segment_frames)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def _segment(self, index: int, which: str, start: int) -> torch.Tensor:
+        mag = self.cache.magnitude(index, which, start, start + self.segment_frames)
+        if mag.shape[1] < self.segment_frames:
+            mag = np.pad(mag, ((0, 0), (0, self.segment_frames - mag.shape[1])))
+        return torch.from_numpy(mag).unsqueeze(0)
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index, start = self.tiles[k]
+        return self._segment(index, "noisy", start), self._segment(index, "clean", start)
+
+
+class EdinburghDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        root: str,
+        cache_dir: str,
+        snr: str | float = "all",
+        val_speakers: int | list[str] = 1,
+        segment_frames: int = 64,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        source_sample_rate: int | None = None,
+        stft: dict | None = None,
+        demo: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.root, self.cache_dir = Path(root), Path(cache_dir)
+        self.snr, self.val_speakers = snr, val_speakers
+        self.segment_frames, self.batch_size, self.num_workers = segment_frames, batch_size, num_workers
+        self.source_sample_rate = source_sample_rate
+        self.stft = StftConfig(**(stft or {}))
+        self.demo = demo
+        self.train_cache: FeatureCache | None = None
+        self.test_cache: FeatureCache | None = None
+
+    def prepare_data(self) -> None:
+        """Generate the demo corpus if this is the demo data config and it is missing; then build caches."""
+        if self.demo is not None:
+            from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
+
+            ensure_demo_corpus(self.root, DemoSpec(**self.demo))
+        for split in ("train", "test"):
+            self._cache(scan_split(self.root, split))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_cache is None:
+            train_all = scan_split(self.root, "train")
+            self.train_cache = self._cache(train_all)
+            self.test_cache = self._cache(scan_split(self.root, "test"))
+            train, val = split_by_speakers(train_all, self.val_speakers)
+            train = select_snr(train, self.snr)
+            val = select_snr(val, self.snr) if val else []
+            self.train_indices = [self.train_cache.by_uid[u.uid] for u in train]
+            self.val_indices = [self.train_cache.by_uid[u.uid] for u in val]
+
+    def _cache(self, utterances: list[Utterance]) -> FeatureCache:
+        return build_cache(utterances, self.stft, self.cache_dir, source_sample_rate=self.source_sample_rate)
+
+    def _loader(self, indices: Sequence[int], shuffle: bool) -> DataLoader:
+        assert self.train_cache is not None, "call setup() first"
+        return DataLoader(
+            SegmentDataset(self.train_cache, indices, self.segment_frames),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_indices, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_indices, shuffle=False) if self.val_indices else []
+
+    @property
+    def summary(self) -> dict[str, int | str | float]:
+        """Counts worth logging with a run, so a table can say what data a number came from."""
+        assert self.train_cache is not None and self.test_cache is not None, "call setup() first"
+        return {
+            "data.n_train_utterances": len(self.train_indices),
+            "data.n_val_utterances": len(self.val_indices),
+            "data.n_test_utterances": len(self.test_cache.items),
+            "data.n_train_segments": len(SegmentDataset(self.train_cache, self.train_indices, self.segment_frames)),
+            "data.train_cache": str(self.train_cache.folder),
+        }

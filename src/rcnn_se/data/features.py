@@ -1,0 +1,96 @@
+"""STFT magnitude features and their inverse with the noisy phase (paper, Fig. 2).
+
+Pure functions on tensors; the paper's front end is a 512-point Hamming window with 75 % overlap at 16 kHz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+COMPRESSIONS = ("none", "log1p")
+
+
+@dataclass(frozen=True)
+class StftConfig:
+    sample_rate: int = 16000
+    n_fft: int = 512
+    hop_length: int = 128
+    win_length: int = 512
+    window: str = "hamming"
+
+    def __post_init__(self) -> None:
+        if self.window not in ("hamming", "hann"):
+            raise ValueError(f"stft.window={self.window!r}: expected 'hamming' or 'hann'")
+        if not 0 < self.hop_length <= self.win_length <= self.n_fft:
+            raise ValueError(
+                f"stft: need 0 < hop_length <= win_length <= n_fft, got {self.hop_length}, "
+                f"{self.win_length}, {self.n_fft}"
+            )
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frame count of a centred STFT, known before computing it (used to size the feature cache)."""
+        return 1 + n_samples // self.hop_length
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+def _window(cfg: StftConfig, device: torch.device | None = None) -> torch.Tensor:
+    make = torch.hamming_window if cfg.window == "hamming" else torch.hann_window
+    return make(cfg.win_length, periodic=True, device=device)
+
+
+def stft(wave: torch.Tensor | np.ndarray, cfg: StftConfig) -> torch.Tensor:
+    """Complex spectrogram [..., F, T] of a waveform [..., N]."""
+    wave = torch.as_tensor(wave, dtype=torch.float32)
+    return torch.stft(
+        wave,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=_window(cfg, wave.device),
+        center=True,
+        return_complex=True,
+    )
+
+
+def istft(spec: torch.Tensor, cfg: StftConfig, length: int) -> torch.Tensor:
+    """Waveform from a complex spectrogram, trimmed or padded to `length` samples."""
+    return torch.istft(
+        spec,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=_window(cfg, spec.device),
+        center=True,
+        length=length,
+    )
+
+
+def with_phase_of(magnitude: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Attach the phase of the complex `reference` (the noisy STFT) to an estimated magnitude."""
+    return torch.polar(magnitude, torch.angle(reference))
+
+
+def compress(magnitude: torch.Tensor, kind: str) -> torch.Tensor:
+    """Map magnitudes to the network's domain; log1p tames the dynamic range while staying >= 0."""
+    if kind == "none":
+        return magnitude
+    if kind == "log1p":
+        return torch.log1p(magnitude)
+    raise ValueError(f"features.compress={kind!r}: expected one of {COMPRESSIONS}")
+
+
+def decompress(values: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "none":
+        return values
+    if kind == "log1p":
+        return (torch.exp(values) - 1.0).clamp_min(0.0)  # not expm1: ONNX has no such operator
+    raise ValueError(f"features.compress={kind!r}: expected one of {COMPRESSIONS}")

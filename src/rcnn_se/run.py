@@ -1,0 +1,185 @@
+"""One Hydra job: data, system and trainer from the config, an MLflow run around all of it, test evaluation.
+
+Everything a table needs later is logged here: the flattened config, the config-group choices, data counts,
+model size, losses, test metrics (overall, per SNR, per noise type), per-utterance scores and sample audio.
+
+A job's output folder remembers its MLflow run (`mlflow_run.json`): relaunching the same command into the same
+folder (`hydra.run.dir=...`, or `hydra.sweep.dir=...` for a sweep) resumes an interrupted job from
+`checkpoints/last.ckpt` into the same run, and skips a job whose run already finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rcnn_se import tracking
+from rcnn_se.data.audio import write_wav
+from rcnn_se.data.cache import FeatureCache
+from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
+from rcnn_se.system import EnhancementSystem
+
+log = logging.getLogger(__name__)
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def is_worker_rank() -> bool:
+    """True in the extra processes of a multi-process (DDP) job, which train but must not track or test.
+
+    Lightning's DDP launcher re-runs this script once per extra device with these variables set; SLURM sets
+    SLURM_PROCID per task.
+    """
+    return any(int(os.environ.get(name, "0") or 0) > 0 for name in RANK_VARIABLES)
+
+
+def build_system(cfg: DictConfig) -> EnhancementSystem:
+    return EnhancementSystem(
+        instantiate(cfg.model),
+        instantiate(cfg.optimizer),
+        compress=cfg.compress,
+        model_config=OmegaConf.to_container(cfg.model, resolve=True),
+        stft=OmegaConf.to_container(cfg.data.stft, resolve=True),
+    )
+
+
+def build_trainer(cfg: DictConfig, out_dir: Path, logger) -> L.Trainer:
+    """The trainer from its config group; a `callbacks` entry set to null is switched off."""
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out_dir))
+
+
+def example_indices(cache: FeatureCache, n: int) -> set[int]:
+    """Up to n utterances spread over the SNR conditions, so the audio samples span easy to hard."""
+    by_snr: dict[float, list[int]] = {}
+    for i, item in enumerate(cache.items):
+        by_snr.setdefault(item.snr, []).append(i)
+    picked: list[int] = []
+    while len(picked) < n and any(by_snr.values()):
+        for snr in sorted(by_snr, reverse=True):
+            if by_snr[snr] and len(picked) < n:
+                picked.append(by_snr[snr].pop(0))
+    return set(picked)
+
+
+def fit(cfg: DictConfig, system: EnhancementSystem, datamodule, run_id: str, out_dir: Path, resume_from) -> None:
+    """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    logger = MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name, tracking_uri=cfg.logger.tracking_uri, run_id=run_id
+    )
+    trainer = build_trainer(cfg, out_dir, logger)
+    trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        system.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        client = tracking.client_for(cfg.logger.tracking_uri)
+        client.log_artifact(run_id, best, artifact_path="checkpoints")
+        client.set_tag(run_id, "rcnn_se.checkpoint", Path(best).name)
+
+
+def test(cfg: DictConfig, system: EnhancementSystem, cache: FeatureCache, run_id: str, out_dir: Path) -> dict:
+    """Score the whole test split; log the breakdown, per-utterance rows and a few audio examples."""
+    client = tracking.client_for(cfg.logger.tracking_uri)
+    audio_dir = out_dir / "audio"
+    uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
+    fs = cache.stft.sample_rate
+
+    def keep_audio(item: Enhanced) -> None:
+        if item.uid in uids:
+            for kind in ("noisy", "enhanced", "clean"):
+                write_wav(audio_dir / f"{item.uid}_{kind}.wav", getattr(item, kind), fs)
+
+    system.eval()
+    rows = evaluate(
+        system.enhance_magnitude,
+        cache,
+        workers=cfg.evaluate.workers,
+        full=cfg.evaluate.full,
+        max_utterances=cfg.evaluate.max_utterances,
+        on_enhanced=keep_audio,
+    )
+    summary = summarize(rows)
+    tracking.log_metrics(client, run_id, summary)
+    client.log_artifact(run_id, str(write_rows(rows, out_dir / "test_utterances.csv")), artifact_path="evaluation")
+    if audio_dir.is_dir():
+        client.log_artifacts(run_id, str(audio_dir), artifact_path="audio")
+    return summary
+
+
+def prepare(cfg: DictConfig):
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule, build_system(cfg)
+
+
+def resume_checkpoint(cfg: DictConfig, out_dir: Path, resuming: bool) -> str | None:
+    last = out_dir / "checkpoints" / "last.ckpt"
+    return cfg.get("ckpt_path") or (str(last) if resuming and last.is_file() else None)
+
+
+def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> dict[str, str]:
+    return {
+        "rcnn_se.kind": "job",
+        "rcnn_se.model": str(choices.get("model")),
+        "rcnn_se.data": str(choices.get("data")),
+        "rcnn_se.experiment": str(choices.get("experiment")),
+        "rcnn_se.overrides": overrides,
+        "rcnn_se.output_dir": str(out_dir),
+        "mlflow.source.git.commit": tracking.git_commit(Path(cfg.paths.root_dir)),
+    }
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`)."""
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
+    previous = tracking.read_run_file(out_dir / tracking.JOB_FILE)
+    resume_from = resume_checkpoint(cfg, out_dir, previous is not None)
+    if is_worker_rank():
+        datamodule, system = prepare(cfg)
+        build_trainer(cfg, out_dir, logger=False).fit(system, datamodule=datamodule, ckpt_path=resume_from)
+        return None
+
+    client = tracking.client_for(cfg.logger.tracking_uri)
+    metric = cfg.get("optimized_metric")
+    if previous is not None and client.get_run(previous).info.status == "FINISHED":
+        log.info("%s already holds the finished MLflow run %s: nothing to do", out_dir, previous)
+        return client.get_run(previous).data.metrics.get(metric) if metric else None
+    experiment_id = tracking.ensure_experiment(client, cfg.logger.experiment_name, cfg.logger.artifact_location)
+    parent = tracking.read_parent_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    choices = dict(hydra_cfg.runtime.choices)
+    overrides = " ".join(hydra_cfg.overrides.task)
+    run_name = f"{choices.get('model')} {overrides}".strip()
+    tags = job_tags(cfg, choices, overrides, out_dir)
+    with tracking.job_run(
+        client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags, run_id=previous
+    ) as run_id:
+        tracking.write_run_file(out_dir / tracking.JOB_FILE, run_id, cfg.logger.tracking_uri)
+        log.info("MLflow run %s in experiment %r of %s", run_id, cfg.logger.experiment_name, cfg.logger.tracking_uri)
+        if previous is None:
+            tracking.log_params(client, run_id, tracking.config_params(cfg, choices))
+        else:
+            log.info("resuming MLflow run %s from %s", run_id, resume_from or "the start (no checkpoint yet)")
+        if (out_dir / ".hydra").is_dir():
+            client.log_artifacts(run_id, str(out_dir / ".hydra"), artifact_path="config")
+        datamodule, system = prepare(cfg)
+        if previous is None:
+            tracking.log_params(client, run_id, {k: str(v) for k, v in datamodule.summary.items()})
+        tracking.log_metrics(client, run_id, system.size_summary())
+        if system.trainable:
+            fit(cfg, system, datamodule, run_id, out_dir, resume_from)
+        summary = test(cfg, system, datamodule.test_cache, run_id, out_dir)
+    return summary.get(metric) if metric else None

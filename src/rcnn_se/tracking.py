@@ -1,0 +1,178 @@
+"""MLflow bookkeeping: the store, one run per Hydra job, one parent run per sweep.
+
+MLflow 3.17 refuses the plain `./mlruns` file store, so the default store is SQLite with artifacts in a folder
+beside it; an `http://` tracking URI (a shared `mlflow server`) works the same way. The sweep's parent run is
+created once by a Hydra callback in the launching process, before any job starts, and its id is left in the
+sweep folder: jobs on any launcher (sequential, joblib, SLURM) find it there, and no two jobs race to create it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+PARENT_FILE = "mlflow_parent_run.json"
+JOB_FILE = "mlflow_run.json"
+MAX_PARAM_LENGTH = 6000
+BATCH = 100
+
+
+def client_for(tracking_uri: str):
+    """An MlflowClient for the URI, creating the SQLite file's folder first (SQLite will not)."""
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    remote = client.tracking_uri.startswith(("http://", "https://"))
+    location = None if remote or artifact_location is None else Path(artifact_location).resolve().as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # created by a concurrent job between our lookup and our create
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {'model.channels': '54', ...}, the form MLflow params and the tables use."""
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_LENGTH]
+    return flat
+
+
+def config_params(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    params = flatten(container)
+    for group, choice in (choices or {}).items():
+        if not group.startswith("hydra") and choice is not None:
+            params[f"choice.{group}"] = str(choice)
+    return params
+
+
+def log_params(client, run_id: str, params: Mapping[str, str]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, v) for k, v in params.items()]
+    for start in range(0, len(items), BATCH):
+        client.log_batch(run_id, params=items[start : start + BATCH])
+
+
+def log_metrics(client, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+    for start in range(0, len(items), 1000):
+        client.log_batch(run_id, metrics=items[start : start + 1000])
+
+
+def git_commit(cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def write_run_file(path: Path, run_id: str, tracking_uri: str) -> None:
+    path.write_text(json.dumps({"run_id": run_id, "tracking_uri": tracking_uri}))
+
+
+def read_run_file(path: Path) -> str | None:
+    return json.loads(path.read_text())["run_id"] if path.is_file() else None
+
+
+def read_parent_run_id(sweep_dir: str | Path) -> str | None:
+    return read_run_file(Path(sweep_dir) / PARENT_FILE)
+
+
+@contextmanager
+def job_run(
+    client,
+    experiment_id: str,
+    *,
+    run_name: str,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+) -> Iterator[str]:
+    """A run whose final status tells the truth: FINISHED, FAILED on an exception, KILLED on Ctrl-C.
+
+    Passing `run_id` re-opens an existing run (resuming an interrupted job keeps its history in one place).
+    """
+    all_tags = {"host": socket.gethostname(), **(tags or {})}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    if run_id is None:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+    else:
+        client.update_run(run_id, status="RUNNING")
+    try:
+        yield run_id
+    except KeyboardInterrupt:
+        client.set_terminated(run_id, status="KILLED")
+        raise
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+
+
+class SweepParentRun(Callback):
+    """Hydra callback: one MLflow parent run per multirun, closed with the sweep's overall status."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Open the parent run, or re-open it when an interrupted sweep is relaunched into its old folder."""
+        client = client_for(config.logger.tracking_uri)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        existing = read_parent_run_id(sweep_dir)
+        if existing is not None:
+            client.update_run(existing, status="RUNNING")
+            return
+        experiment_id = ensure_experiment(client, config.logger.experiment_name, config.logger.artifact_location)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = " ".join(config.hydra.overrides.task)
+        run = client.create_run(
+            experiment_id,
+            run_name=f"sweep {sweep_dir.name}",
+            tags={"rcnn_se.kind": "sweep", "rcnn_se.sweep_dir": str(sweep_dir), "rcnn_se.overrides": overrides},
+        )
+        write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        run_id = read_parent_run_id(config.hydra.sweep.dir)
+        if run_id is None:
+            return
+        client = client_for(config.logger.tracking_uri)
+        run = client.get_run(run_id)
+        children = client.search_runs(
+            [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=10000
+        )
+        failed = [c for c in children if c.info.status != "FINISHED"]
+        client.set_tag(run_id, "rcnn_se.n_jobs", str(len(children)))
+        client.set_tag(run_id, "rcnn_se.n_failed", str(len(failed)))
+        client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")

@@ -1,0 +1,93 @@
+"""End to end, as a user runs it: `python train.py` as a subprocess, a real Hydra multirun, a real SQLite
+MLflow store in a temporary folder, read back through MLflow's own client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "trainer=debug",
+    "data.demo.n_train_speakers=3",
+    "data.demo.n_test_speakers=1",
+    "data.demo.sample_rate=16000",
+    "data.source_sample_rate=16000",
+    "data.segment_frames=16",
+    "model.channels=8",
+    "evaluate.max_utterances=4",
+    "evaluate.workers=2",
+    "evaluate.n_audio_examples=1",
+    "callbacks.rich_progress_bar=null",
+]
+
+
+def train(tmp: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.data_dir={tmp / 'data'}"]
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def client_for(tmp: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+
+
+@pytest.mark.slow
+def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
+    train(tmp_path, "-m", "model=rcnn,cnn", "dropout=0,0.2", *TINY)
+    client = client_for(tmp_path)
+    exp = client.get_experiment_by_name("rcnn_se")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("rcnn_se.kind") == "sweep"]
+    jobs = [r for r in runs if r.data.tags.get("rcnn_se.kind") == "job"]
+    assert len(parents) == 1 and len(jobs) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in jobs} == {parent.info.run_id}
+    combos = {(r.data.params["choice.model"], float(r.data.params["dropout"])) for r in jobs}
+    assert combos == {("rcnn", 0.0), ("rcnn", 0.2), ("cnn", 0.0), ("cnn", 0.2)}
+    for run in jobs:
+        assert run.info.status == "FINISHED"
+        p, m = run.data.params, run.data.metrics
+        assert p["model.skip"] == str(p["choice.model"] == "rcnn")
+        assert p["optimizer.lr"] == "0.0005" and p["data.stft.n_fft"] == "512"
+        for key in ("test/nr", "test/sd", "test/pesq_wb", "test/stoi", "test/si_sdr", "train/loss_epoch"):
+            assert key in m, f"{key} missing from {sorted(m)[:20]}"
+        assert 0.0 <= m["test/sd"] and m["test/nr"] <= 1.0
+        assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
+        assert m["model/parameters"] > 0
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config", "evaluation", "audio", "checkpoints"} <= artifacts
+        config_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "config")}
+        assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= config_files
+
+
+@pytest.mark.slow
+def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
+    train(tmp_path, "model=wiener", *TINY)
+    client = client_for(tmp_path)
+    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    assert run.data.params["choice.model"] == "wiener" and run.data.metrics["model/parameters"] == 0
+    assert "train/loss_epoch" not in run.data.metrics and "test/pesq_wb" in run.data.metrics
+
+    bad = train(tmp_path, "model.chanels=8", check=False)
+    assert bad.returncode != 0 and "chanels" in bad.stderr
+    bad = train(tmp_path, "model=transformer", check=False)
+    assert bad.returncode != 0 and "transformer" in bad.stderr
+
+
+@pytest.mark.slow
+def test_failed_job_marks_run_failed(tmp_path: Path) -> None:
+    proc = train(tmp_path, "snr=7", *TINY, check=False)
+    assert proc.returncode != 0 and "snr='7' matches no utterance" in proc.stderr
+    client = client_for(tmp_path)
+    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    assert run.info.status == "FAILED"
