@@ -11,8 +11,9 @@ from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
 
 
-def write_pair_corpus(root: Path, split: str, entries: list[tuple[str, str, float]], sr: int = 16000,
-                      seconds: float = 0.5) -> Path:
+def write_pair_corpus(
+    root: Path, split: str, entries: list[tuple[str, str, float]], sr: int = 16000, seconds: float = 0.5
+) -> Path:
     """Write clean/noisy pairs of tones-plus-noise and the split's log file."""
     clean_name, noisy_name, log_name = SPLITS[split]
     rng = np.random.default_rng(0)
@@ -32,8 +33,22 @@ def write_pair_corpus(root: Path, split: str, entries: list[tuple[str, str, floa
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     root = tmp_path / "corpus"
-    train = [(f"p{s}_{i:03d}", noise, snr) for s in (301, 302, 303) for i, (noise, snr) in
-             enumerate([("white", 15.0), ("pink", 10.0), ("white", 5.0), ("pink", 0.0)])]
+    train = [
+        (f"p{s}_{i:03d}", noise, snr)
+        for s in (301, 302, 303)
+        for i, (noise, snr) in enumerate([("white", 15.0), ("pink", 10.0), ("white", 5.0), ("pink", 0.0)])
+    ]
     write_pair_corpus(root, "train", train, sr=48000)
     write_pair_corpus(root, "test", [("p901_001", "babble", 17.5), ("p901_002", "cafe", 2.5)], sr=48000)
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data folder (demo corpus + feature cache) for every training subprocess of the session: the
+    corpus is deterministic and the cache keyed by content, so sharing changes no result, only the time."""
+    import os
+
+    folder = tmp_path_factory.mktemp("shared_data")
+    os.environ["RCNN_SE_TEST_DATA"] = str(folder)
+    return folder

@@ -78,7 +78,9 @@ def test_cache_rejects_length_and_rate_mismatch(tiny_corpus: Path, tmp_path: Pat
     with pytest.raises(AudioError, match=r"p901_001.wav: 1000 samples but its clean partner"):
         build_cache(scan_split(tiny_corpus, "test"), cfg, tmp_path / "cache")
     write_wav(noisy, np.zeros(24000), 44100)
-    with pytest.raises(AudioError, match=r"p901_001.wav: sample rate 44100 Hz, but data.source_sample_rate=48000"):
+    with pytest.raises(
+        AudioError, match=r"p901_001.wav: sample rate 44100 Hz, but data.source_sample_rate=48000"
+    ):
         build_cache(scan_split(tiny_corpus, "test"), cfg, tmp_path / "cache", source_sample_rate=48000)
     assert not any((tmp_path / "cache").glob("*/index.json")), "a failed build must not leave a cache behind"
 
@@ -92,8 +94,12 @@ def test_cache_resamples_builds_once_and_invalidates(tiny_corpus: Path, tmp_path
     assert np.sqrt(np.mean(wave**2)) == pytest.approx(np.sqrt(np.mean(ref**2)), rel=0.02)
     mag = cache.magnitude(0, "noisy")
     assert mag.shape == (257, 1 + 8000 // 128)
-    assert build_cache(utts, StftConfig(), tmp_path / "cache", source_sample_rate=48000).folder == cache.folder
+    assert (
+        build_cache(utts, StftConfig(), tmp_path / "cache", source_sample_rate=48000).folder == cache.folder
+    )
     other_stft = build_cache(utts, StftConfig(hop_length=256), tmp_path / "cache", source_sample_rate=48000)
     assert other_stft.folder != cache.folder
     write_wav(utts[1].noisy_path, np.full(24000, 0.1), 48000)
-    assert build_cache(utts, StftConfig(), tmp_path / "cache", source_sample_rate=48000).folder != cache.folder
+    assert (
+        build_cache(utts, StftConfig(), tmp_path / "cache", source_sample_rate=48000).folder != cache.folder
+    )

@@ -31,8 +31,13 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stft=StftConfig().as_dict(),
     )
     data = TensorDataset(torch.rand(4, 1, 257, 8), torch.rand(4, 1, 257, 8))
-    trainer = L.Trainer(max_steps=1, logger=False, enable_progress_bar=False, default_root_dir=folder,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=folder,
+        enable_model_summary=False,
+    )
     trainer.fit(system, DataLoader(data, batch_size=2))
     path = folder / "model.ckpt"
     trainer.save_checkpoint(path)
@@ -51,7 +56,9 @@ def test_torchscript_and_onnx_match_pytorch(checkpoint: Path, tmp_path: Path) ->
         expected = system.enhance_magnitude(x).numpy()
     scripted = torch.jit.load(str(export_torchscript(system, tmp_path / "m.pt")))
     np.testing.assert_allclose(scripted(x).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
-    session = ort.InferenceSession(str(export_onnx(system, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(export_onnx(system, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
+    )
     (got,) = session.run(None, {"noisy_magnitude": x.numpy()})
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 

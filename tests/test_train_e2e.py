@@ -27,12 +27,18 @@ TINY = [
 ]
 
 
-def train(tmp: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def train(
+    tmp: Path, *args: str, check: bool = True, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.data_dir={tmp / 'data'}"]
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.data_dir={os.environ['RCNN_SE_TEST_DATA']}"]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

@@ -75,7 +75,9 @@ def evaluate(
     n_workers = resolve_workers(workers)
     fs = cache.stft.sample_rate
     pending: list[tuple[int, dict[str, float], Future | dict[str, float]]] = []
-    pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) if n_workers else None
+    pool = (
+        ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) if n_workers else None
+    )
     try:
         for i, item in zip(indices, enhance_utterances(enhancer, cache, indices), strict=True):
             if on_enhanced is not None:
@@ -89,7 +91,9 @@ def evaluate(
         for i, nrsd, scores in pending:
             u = cache.items[i]
             quality = scores.result() if isinstance(scores, Future) else scores
-            rows.append({"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **nrsd, **quality})
+            rows.append(
+                {"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **nrsd, **quality}
+            )
         return rows
     finally:
         if pool is not None:
@@ -142,4 +146,7 @@ def write_rows(rows: list[dict[str, float | str]], path: Path) -> Path:
 
 def read_rows(path: Path) -> list[dict[str, float | str]]:
     with path.open(newline="") as fh:
-        return [{k: (v if k in ("uid", "speaker", "noise") else float(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+        return [
+            {k: (v if k in ("uid", "speaker", "noise") else float(v)) for k, v in r.items()}
+            for r in csv.DictReader(fh)
+        ]

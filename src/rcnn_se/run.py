@@ -69,7 +69,9 @@ def example_indices(cache: FeatureCache, n: int) -> set[int]:
     return set(picked)
 
 
-def fit(cfg: DictConfig, system: EnhancementSystem, datamodule, run_id: str, out_dir: Path, resume_from) -> None:
+def fit(
+    cfg: DictConfig, system: EnhancementSystem, datamodule, run_id: str, out_dir: Path, resume_from
+) -> None:
     """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -109,7 +111,9 @@ def test(cfg: DictConfig, system: EnhancementSystem, cache: FeatureCache, run_id
     )
     summary = summarize(rows)
     tracking.log_metrics(client, run_id, summary)
-    client.log_artifact(run_id, str(write_rows(rows, out_dir / "test_utterances.csv")), artifact_path="evaluation")
+    client.log_artifact(
+        run_id, str(write_rows(rows, out_dir / "test_utterances.csv")), artifact_path="evaluation"
+    )
     if audio_dir.is_dir():
         client.log_artifacts(run_id, str(audio_dir), artifact_path="audio")
     return summary
@@ -158,7 +162,9 @@ def run(cfg: DictConfig) -> float | None:
     if previous is not None and client.get_run(previous).info.status == "FINISHED":
         log.info("%s already holds the finished MLflow run %s: nothing to do", out_dir, previous)
         return client.get_run(previous).data.metrics.get(metric) if metric else None
-    experiment_id = tracking.ensure_experiment(client, cfg.logger.experiment_name, cfg.logger.artifact_location)
+    experiment_id = tracking.ensure_experiment(
+        client, cfg.logger.experiment_name, cfg.logger.artifact_location
+    )
     parent = tracking.read_parent_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     choices = dict(hydra_cfg.runtime.choices)
     overrides = " ".join(hydra_cfg.overrides.task)
@@ -168,7 +174,12 @@ def run(cfg: DictConfig) -> float | None:
         client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags, run_id=previous
     ) as run_id:
         tracking.write_run_file(out_dir / tracking.JOB_FILE, run_id, cfg.logger.tracking_uri)
-        log.info("MLflow run %s in experiment %r of %s", run_id, cfg.logger.experiment_name, cfg.logger.tracking_uri)
+        log.info(
+            "MLflow run %s in experiment %r of %s",
+            run_id,
+            cfg.logger.experiment_name,
+            cfg.logger.tracking_uri,
+        )
         if previous is None:
             tracking.log_params(client, run_id, tracking.config_params(cfg, choices))
         else:

@@ -50,7 +50,14 @@ class EnhancementSystem(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         noisy, clean = batch
         loss = self.loss(self(compress(noisy, self.compress)), compress(clean, self.compress))
-        self.log(f"{stage}/loss", loss, prog_bar=True, on_step=stage == "train", on_epoch=True, batch_size=len(noisy))
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=True,
+            on_step=stage == "train",
+            on_epoch=True,
+            batch_size=len(noisy),
+        )
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -75,8 +82,13 @@ class EnhancementSystem(L.LightningModule):
         hparams = ckpt.get("hyper_parameters", {})
         if not hparams.get("model_config"):
             raise ValueError(f"{path}: checkpoint has no model_config; it was not written by rcnn_se")
-        system = cls(instantiate(hparams["model_config"]), None, hparams["compress"], hparams["model_config"],
-                     hparams.get("stft"))
+        system = cls(
+            instantiate(hparams["model_config"]),
+            None,
+            hparams["compress"],
+            hparams["model_config"],
+            hparams.get("stft"),
+        )
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()
 

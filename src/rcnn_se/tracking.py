@@ -3,7 +3,8 @@
 MLflow 3.17 refuses the plain `./mlruns` file store, so the default store is SQLite with artifacts in a folder
 beside it; an `http://` tracking URI (a shared `mlflow server`) works the same way. The sweep's parent run is
 created once by a Hydra callback in the launching process, before any job starts, and its id is left in the
-sweep folder: jobs on any launcher (sequential, joblib, SLURM) find it there, and no two jobs race to create it.
+sweep folder: jobs on any launcher (sequential, joblib, SLURM) find it there, and no two jobs race to
+create it.
 """
 
 from __future__ import annotations
@@ -153,13 +154,19 @@ class SweepParentRun(Callback):
         if existing is not None:
             client.update_run(existing, status="RUNNING")
             return
-        experiment_id = ensure_experiment(client, config.logger.experiment_name, config.logger.artifact_location)
+        experiment_id = ensure_experiment(
+            client, config.logger.experiment_name, config.logger.artifact_location
+        )
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task)
         run = client.create_run(
             experiment_id,
             run_name=f"sweep {sweep_dir.name}",
-            tags={"rcnn_se.kind": "sweep", "rcnn_se.sweep_dir": str(sweep_dir), "rcnn_se.overrides": overrides},
+            tags={
+                "rcnn_se.kind": "sweep",
+                "rcnn_se.sweep_dir": str(sweep_dir),
+                "rcnn_se.overrides": overrides,
+            },
         )
         write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)
 

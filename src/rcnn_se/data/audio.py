@@ -41,7 +41,9 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write 16-bit PCM, clipping to [-1, 1] so that a loud enhancement cannot wrap around."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16")
+    sf.write(
+        str(path), np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16"
+    )
     return path
 
 

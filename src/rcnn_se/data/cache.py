@@ -74,7 +74,12 @@ class FeatureCache:
 
 def cache_key(utterances: Sequence[Utterance], cfg: StftConfig, source_sample_rate: int | None) -> str:
     payload = json.dumps(
-        {"v": CACHE_VERSION, "corpus": fingerprint(utterances), "stft": cfg.as_dict(), "sr": source_sample_rate},
+        {
+            "v": CACHE_VERSION,
+            "corpus": fingerprint(utterances),
+            "stft": cfg.as_dict(),
+            "sr": source_sample_rate,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -129,8 +134,7 @@ def build_cache(
             for w in ("clean", "noisy")
         }
         mags = {
-            w: np.lib.format.open_memmap(
-tmp / f"{w}_mag.npy", "w+", np.float32, (sum(frames), cfg.n_bins))
+            w: np.lib.format.open_memmap(tmp / f"{w}_mag.npy", "w+", np.float32, (sum(frames), cfg.n_bins))
             for w in ("clean", "noisy")
         }
         items, wave_at, frame_at = [], 0, 0

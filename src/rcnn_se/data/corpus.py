@@ -83,7 +83,8 @@ def scan_split(root: str | Path, split: str) -> list[Utterance]:
     for uid in sorted(clean.keys() - log.keys()):
         raise CorpusError(f"{clean[uid]}: has no line in {root / log_name}")
     return [
-        Utterance(uid, speaker_of(uid), log[uid][0], log[uid][1], clean[uid], noisy[uid]) for uid in sorted(log)
+        Utterance(uid, speaker_of(uid), log[uid][0], log[uid][1], clean[uid], noisy[uid])
+        for uid in sorted(log)
     ]
 
 
@@ -97,13 +98,17 @@ def split_by_speakers(
     speakers = sorted({u.speaker for u in utterances})
     if isinstance(val_speakers, int):
         if not 0 <= val_speakers < len(speakers):
-            raise CorpusError(f"data.val_speakers={val_speakers} but the training set has {len(speakers)} speakers")
+            raise CorpusError(
+                f"data.val_speakers={val_speakers} but the training set has {len(speakers)} speakers"
+            )
         held = set(speakers[len(speakers) - val_speakers :])
     else:
         held = set(val_speakers)
         unknown = held - set(speakers)
         if unknown:
-            raise CorpusError(f"data.val_speakers names unknown speakers {sorted(unknown)}; known: {speakers}")
+            raise CorpusError(
+                f"data.val_speakers names unknown speakers {sorted(unknown)}; known: {speakers}"
+            )
     train = [u for u in utterances if u.speaker not in held]
     val = [u for u in utterances if u.speaker in held]
     return train, val

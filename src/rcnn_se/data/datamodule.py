@@ -118,6 +118,8 @@ class EdinburghDataModule(L.LightningDataModule):
             "data.n_train_utterances": len(self.train_indices),
             "data.n_val_utterances": len(self.val_indices),
             "data.n_test_utterances": len(self.test_cache.items),
-            "data.n_train_segments": len(SegmentDataset(self.train_cache, self.train_indices, self.segment_frames)),
+            "data.n_train_segments": len(
+                SegmentDataset(self.train_cache, self.train_indices, self.segment_frames)
+            ),
             "data.train_cache": str(self.train_cache.folder),
         }

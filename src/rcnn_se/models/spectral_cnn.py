@@ -1,8 +1,8 @@
 """The paper's spectral CNN (Fig. 1): convolutions only, same padding, no pooling, with an optional
 input->output skip that turns it into the residual CNN (RCNN) and a final ReLU on the output.
 
-With the skip the network only has to learn a correction to the noisy spectrum, which is why it keeps low-level
-detail that the plain CNN must rebuild from scratch (paper, section III).
+With the skip the network only has to learn a correction to the noisy spectrum, which is why it keeps
+low-level detail that the plain CNN must rebuild from scratch (paper, section III).
 """
 
 from __future__ import annotations

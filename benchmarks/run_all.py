@@ -1,0 +1,164 @@
+"""`make bench`: speed figures of the framework, each with a baseline measured in the same run.
+
+(a) data loading: memory-mapped cached features vs decoding + resampling + STFT of wavs, in segments/s
+(b) training throughput of the paper-sized RCNN on the demo corpus, segments/s and time per epoch
+(c) inference real-time factor on one thread: RCNN (PyTorch, TorchScript, ONNX Runtime) vs the Wiener filter
+(d) test-set evaluation: metric workers on every core vs serial
+
+Targets (issue 4): (a) >= 10x, (c) RTF <= 0.01, (d) >= 1.7x on 2 cores. Prints figures, never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
+from rcnn_se.models.baselines import Baseline
+
+from rcnn_se.data.audio import load_resampled
+from rcnn_se.data.cache import build_cache
+from rcnn_se.data.corpus import scan_split
+from rcnn_se.data.datamodule import SegmentDataset
+from rcnn_se.data.features import StftConfig, stft
+from rcnn_se.evaluate import evaluate
+from rcnn_se.export import MagnitudeEnhancer, export_onnx, export_torchscript
+from rcnn_se.models.spectral_cnn import SpectralCNN
+from rcnn_se.system import EnhancementSystem
+
+SEGMENT = 64
+
+
+def timed(fn, repeat: int = 1) -> float:
+    """Best wall time of `repeat` calls: the least disturbed by other load on the machine."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_loading(corpus: Path, cache_dir: Path) -> None:
+    utts = scan_split(corpus, "train")
+    cfg = StftConfig()
+    t_build = timed(lambda: build_cache(utts, cfg, cache_dir / "fresh", source_sample_rate=48000))
+    cache = build_cache(utts, cfg, cache_dir / "fresh", source_sample_rate=48000)
+    dataset = SegmentDataset(cache, range(len(cache.items)), SEGMENT)
+
+    def from_cache() -> None:
+        for k in range(len(dataset)):
+            dataset[k]
+
+    def from_wavs() -> None:
+        for u in utts:
+            for path in (u.noisy_path, u.clean_path):
+                mag = stft(load_resampled(path, 16000), cfg).abs()
+                for start in range(0, max(mag.shape[1] - SEGMENT // 2, 1), SEGMENT):
+                    mag[:, start : start + SEGMENT].contiguous()
+
+    t_cache, t_wav = timed(from_cache, 3), timed(from_wavs, 2)
+    n = len(dataset)
+    print(f"(a) cache build (one-off, {len(utts)} utterances): {t_build:.2f} s")
+    print(
+        f"(a) loading: cached {n / t_cache:,.0f} segments/s, decoding wavs {n / t_wav:,.0f} segments/s, "
+        f"ratio {t_wav / t_cache:.1f}x (target >= 10x)"
+    )
+
+
+def bench_training(corpus: Path, cache_dir: Path, steps: int) -> None:
+    cache = build_cache(
+        scan_split(corpus, "train"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
+    )
+    dataset = SegmentDataset(cache, range(len(cache.items)), SEGMENT)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+    system = EnhancementSystem(SpectralCNN(), lambda params: torch.optim.Adam(params, lr=5e-4))
+    optimizer = system.configure_optimizers()
+    batches = iter(loader)
+
+    def step() -> None:
+        noisy, clean = next(batches)
+        optimizer.zero_grad()
+        loss = system.loss(system(torch.log1p(noisy)), torch.log1p(clean))
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    elapsed = timed(lambda: [step() for _ in range(steps)])
+    rate = steps * 16 / elapsed
+    print(
+        f"(b) training, paper RCNN, batch 16 x {SEGMENT} frames, {torch.get_num_threads()} threads: "
+        f"{rate:.1f} segments/s; demo epoch of {len(dataset)} segments ~ {len(dataset) / rate:.0f} s"
+    )
+
+
+def bench_inference(seconds: float) -> None:
+    torch.set_num_threads(1)
+    frames = StftConfig().n_frames(int(16000 * seconds))
+    x = torch.rand(1, 1, 257, frames)
+    system = EnhancementSystem(SpectralCNN()).eval()
+    wiener = Baseline("wiener")
+    enhancer = MagnitudeEnhancer(system)
+    with tempfile.TemporaryDirectory() as tmp:
+        scripted = torch.jit.load(str(export_torchscript(system, Path(tmp) / "m.pt")))
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(export_onnx(system, Path(tmp) / "m.onnx")), options, providers=["CPUExecutionProvider"]
+        )
+        with torch.inference_mode():
+            rows = {
+                "RCNN (PyTorch)": timed(lambda: enhancer(x), 3),
+                "RCNN (TorchScript)": timed(lambda: scripted(x), 3),
+                "RCNN (ONNX Runtime)": timed(lambda: session.run(None, {"noisy_magnitude": x.numpy()}), 3),
+                "Wiener (numpy)": timed(lambda: wiener(x), 3),
+            }
+    for name, t in rows.items():
+        print(
+            f"(c) inference RTF, 1 thread, {seconds:.0f} s of audio: {name:<20} "
+            f"{t / seconds:.4f} (target <= 0.01)"
+        )
+    print(f"(c) RCNN PyTorch / Wiener time ratio: {rows['RCNN (PyTorch)'] / rows['Wiener (numpy)']:.1f}x")
+
+
+def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
+    cache = build_cache(
+        scan_split(corpus, "test"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
+    )
+    identity = Baseline("noisy")
+    serial = timed(lambda: evaluate(identity, cache, workers=0, max_utterances=n))
+    parallel = timed(lambda: evaluate(identity, cache, workers="auto", max_utterances=n))
+    print(
+        f"(d) evaluation of {min(n, len(cache.items))} test utterances (full metric suite): "
+        f"serial {serial:.1f} s, "
+        f"{os.cpu_count()} workers {parallel:.1f} s, speed-up {serial / parallel:.2f}x (target >= 1.7x)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=Path("data/demo_corpus"))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--eval-utterances", type=int, default=40)
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
+    ensure_demo_corpus(args.corpus, DemoSpec())
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = Path(tmp)
+        bench_loading(args.corpus, cache_dir)
+        bench_training(args.corpus, cache_dir, args.steps)
+        bench_evaluation(args.corpus, cache_dir, args.eval_utterances)
+    bench_inference(args.seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Growing past one process: parallel sweeps on the SQLite store, DDP with one run per job, resume
+after a kill."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_train_e2e import TINY, client_for, train
+
+TESTS = Path(__file__).resolve().parent
+
+
+def job_runs(tmp: Path) -> list:
+    client = client_for(tmp)
+    exp = client.get_experiment_by_name("rcnn_se")
+    return client.search_runs([exp.experiment_id], filter_string="tags.`rcnn_se.kind` = 'job'")
+
+
+@pytest.mark.slow
+def test_parallel_sweep_on_sqlite_store(tmp_path: Path) -> None:
+    proc = train(
+        tmp_path,
+        "-m",
+        "hydra/launcher=local_parallel",
+        "model=rcnn,cnn",
+        "dropout=0,0.2",
+        "evaluate.workers=0",
+        "threads=1",
+        *[o for o in TINY if not o.startswith("evaluate.workers")],
+    )
+    assert "database is locked" not in proc.stderr
+    runs = job_runs(tmp_path)
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_logs_one_run(tmp_path: Path) -> None:
+    train(tmp_path, "trainer=ddp", "trainer.devices=2", "threads=1", *TINY)
+    (run,) = job_runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.strategy"] == "ddp" and "test/pesq_wb" in run.data.metrics
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
+    out = tmp_path / "outputs" / "job"
+    args = [f"hydra.run.dir={out}", "trainer.max_epochs=3", "trainer.limit_train_batches=2", *TINY]
+    killed = train(
+        tmp_path,
+        *args,
+        "+callbacks.killer._target_=killer.KillAtEpoch",
+        "+callbacks.killer.epoch=1",
+        check=False,
+        pythonpath=TESTS,
+    )
+    assert killed.returncode != 0
+    run_id = json.loads((out / "mlflow_run.json").read_text())["run_id"]
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    (interrupted,) = job_runs(tmp_path)
+    assert interrupted.info.status == "RUNNING" and "test/pesq_wb" not in interrupted.data.metrics
+
+    resumed = train(tmp_path, *args)
+    assert "resuming MLflow run" in resumed.stderr + resumed.stdout
+    (run,) = job_runs(tmp_path)
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    client = client_for(tmp_path)
+    epochs = {m.value for m in client.get_metric_history(run_id, "epoch")}
+    assert {0.0, 1.0, 2.0} <= epochs
+    assert "test/pesq_wb" in run.data.metrics
+
+    again = train(tmp_path, *args)
+    assert "nothing to do" in again.stderr + again.stdout
+    assert len(job_runs(tmp_path)) == 1
