@@ -117,7 +117,7 @@ def summarize(rows: list[dict[str, float | str]], prefix: str = "test") -> dict[
     """Means overall, per SNR and per noise type, keyed as MLflow metric names.
 
     Keys: `test/<metric>`, `test/snr_<snr>/<metric>`, `test/noise_<label>/<metric>`; NaN scores (PESQ's
-    refusals) are left out of the means and counted in `test/<metric>_nan`.
+    refusals) are left out of the means and counted in `test/<metric>_nan`, logged only when non-zero.
     """
     names = metric_names(rows)
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -131,7 +131,9 @@ def summarize(rows: list[dict[str, float | str]], prefix: str = "test") -> dict[
         for name in names:
             out[f"{group}/{name}"] = _mean([float(r[name]) for r in members])
     for name in names:
-        out[f"{prefix}/{name}_nan"] = float(sum(math.isnan(float(r[name])) for r in rows))
+        refused = sum(math.isnan(float(r[name])) for r in rows)
+        if refused:
+            out[f"{prefix}/{name}_nan"] = float(refused)
     return out
 
 

@@ -168,7 +168,7 @@ def run(cfg: DictConfig) -> float | None:
     parent = tracking.read_parent_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     choices = dict(hydra_cfg.runtime.choices)
     overrides = " ".join(hydra_cfg.overrides.task)
-    run_name = f"{choices.get('model')} {overrides}".strip()
+    run_name = f"{choices.get('model')} {overrides}".strip()[:120]
     tags = job_tags(cfg, choices, overrides, out_dir)
     with tracking.job_run(
         client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags, run_id=previous

@@ -62,7 +62,7 @@ class FeatureCache:
 
     def wave(self, index: int, which: str) -> np.ndarray:
         item = self.items[index]
-        return np.asarray(self.array(f"{which}_wave")[item.wave_start : item.wave_start + item.wave_len])
+        return np.array(self.array(f"{which}_wave")[item.wave_start : item.wave_start + item.wave_len])
 
     def magnitude(self, index: int, which: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Magnitude frames [F, T] of one utterance (or a frame range of it)."""

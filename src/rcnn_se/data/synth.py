@@ -1,0 +1,173 @@
+"""The demo corpus: a small, seeded, generated corpus in the exact Edinburgh (VoiceBank-DEMAND) layout.
+
+It lets everything run on a fresh machine with no download, and because its layout and log files are the real
+corpus's, every test on it exercises the reader a real run uses. Speakers and noise types of the test split
+appear nowhere in training, and test SNRs (17.5/12.5/7.5/2.5 dB) differ from training SNRs (15/10/5/0 dB),
+as in the real corpus.
+
+The corpus is built in a temporary folder beside its destination and renamed into place only once complete,
+with its manifest written last: an interrupted generation never looks like a corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rcnn_se.data.audio import write_wav
+from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.noises import TRAIN_NOISES, make_babble, unseen_noises
+from rcnn_se.data.speech import active_power, make_voice, sentence, talker
+
+TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
+TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
+TEST_NOISES = ("babble", "cafe", "street", "office", "bus")
+MANIFEST = "demo_manifest.json"
+N_BABBLE_TALKERS = 6
+
+
+class DemoCorpusError(RuntimeError):
+    """The destination holds something that is not this demo corpus."""
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    n_train_speakers: int = 6
+    n_test_speakers: int = 2
+    per_condition: int = 1  # sentences per (noise, SNR) per speaker; the real corpus has about 10
+    sample_rate: int = 48000
+    seed: int = 0
+    min_seconds: float = 1.5
+    max_seconds: float = 3.0
+
+
+def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scale noise to `snr_db` against the active-speech power; rescale the pair jointly if it would clip."""
+    gain = np.sqrt(active_power(clean, sr) / (np.mean(noise**2) * 10 ** (snr_db / 10)))
+    noisy = clean + gain * noise
+    peak = np.max(np.abs(noisy))
+    scale = 0.99 / peak if peak > 0.99 else 1.0
+    return clean * scale, noisy * scale
+
+
+def _plan(spec: DemoSpec, rng: np.random.Generator) -> list[tuple[str, str, str, float, int]]:
+    """(split, uid, noise, snr, speaker index) for every utterance, each speaker covering each condition."""
+    plan = []
+    for split, first, count, noises, snrs in (
+        ("train", 301, spec.n_train_speakers, tuple(TRAIN_NOISES), TRAIN_SNRS),
+        ("test", 901, spec.n_test_speakers, TEST_NOISES, TEST_SNRS),
+    ):
+        for s in range(count):
+            conditions = [(n, snr) for n in noises for snr in snrs] * spec.per_condition
+            order = rng.permutation(len(conditions))
+            for idx, k in enumerate(order, start=1):
+                noise, snr = conditions[k]
+                plan.append((split, f"p{first + s}_{idx:03d}", noise, snr, s if split == "train" else 1000 + s))
+    return plan
+
+
+def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
+    rng = np.random.default_rng(spec.seed)
+    voices = {key: make_voice(rng) for key in [*range(spec.n_train_speakers), *range(1000, 1000 + spec.n_test_speakers)]}
+    babble_voices = [make_voice(rng) for _ in range(N_BABBLE_TALKERS)]
+    plan = _plan(spec, rng)
+    seconds = rng.uniform(spec.min_seconds, spec.max_seconds, len(plan))
+    texts = [sentence(rng, s) for s in seconds]
+    noise_seeds = rng.integers(0, 2**32, len(plan))
+    sr = spec.sample_rate
+    speaker = talker(engine)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # espeak-ng runs in subprocesses
+        babble_talks = list(
+            pool.map(lambda v: speaker.say(" ".join(texts[:6]), v, sr), babble_voices)  # long, varied talk
+        )
+        speech = list(pool.map(lambda item: speaker.say(texts[item[0]], voices[item[1][4]], sr), enumerate(plan)))
+    noises = {**TRAIN_NOISES, **unseen_noises(make_babble(babble_talks))}
+    logs: dict[str, list[str]] = {"train": [], "test": []}
+    for (split, uid, noise, snr, _), clean, seed in zip(plan, speech, noise_seeds, strict=True):
+        noise_rng = np.random.default_rng(int(seed))
+        pad = [np.zeros(int(sr * noise_rng.uniform(0.1, 0.3))) for _ in range(2)]
+        clean = np.concatenate([pad[0], clean, pad[1]])
+        clean, noisy = mix(clean, noises[noise](noise_rng, len(clean), sr), snr, sr)
+        clean_dir, noisy_dir, _ = SPLITS[split]
+        write_wav(tmp / clean_dir / f"{uid}.wav", clean, sr)
+        write_wav(tmp / noisy_dir / f"{uid}.wav", noisy, sr)
+        logs[split].append(f"{uid} {noise} {snr:g}")
+    for split, lines in logs.items():
+        (tmp / SPLITS[split][2]).write_text("\n".join(sorted(lines)) + "\n")
+    return {split: len(lines) for split, lines in logs.items()}
+
+
+def _manifest(spec: DemoSpec, engine: str) -> dict:
+    resolved = "espeak" if engine == "auto" and shutil.which("espeak-ng") else ("numpy" if engine == "auto" else engine)
+    return {"spec": asdict(spec), "engine": resolved}
+
+
+def _existing(root: Path) -> dict | None:
+    path = root / MANIFEST
+    if path.is_file():
+        return json.loads(path.read_text())
+    if root.exists() and any(root.iterdir()):
+        raise DemoCorpusError(f"{root}: exists and is not a demo corpus (no {MANIFEST}); choose another data.root")
+    return None
+
+
+def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engine: str = "auto") -> Path:
+    """Build the corpus at `root`; a complete corpus of the same spec and engine is left as it is."""
+    root = Path(root)
+    wanted = _manifest(spec, engine)
+    found = _existing(root)
+    if found is not None:
+        if {k: found[k] for k in wanted} == wanted:
+            return root
+        raise DemoCorpusError(f"{root}: holds a demo corpus of another spec {found['spec']}; remove it or use another root")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        start = time.perf_counter()
+        counts = _build(tmp, spec, wanted["engine"])
+        manifest = {**wanted, "counts": counts, "seconds_to_generate": round(time.perf_counter() - start, 2)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if root.exists():
+            root.rmdir()  # an empty folder (checked by _existing); a non-empty one raises here
+        try:
+            os.replace(tmp, root)
+        except OSError:  # a concurrent job finished first: accept its corpus if it is the same one
+            if _existing(root) is None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def ensure_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec()) -> Path:
+    """Generate only when missing: the data module calls this on every run."""
+    return generate_demo_corpus(root, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = DemoSpec()
+    parser = argparse.ArgumentParser(prog="rcnn-se make-demo-corpus", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("data/demo_corpus"))
+    parser.add_argument("--train-speakers", type=int, default=defaults.n_train_speakers)
+    parser.add_argument("--test-speakers", type=int, default=defaults.n_test_speakers)
+    parser.add_argument("--per-condition", type=int, default=defaults.per_condition)
+    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--engine", choices=("auto", "espeak", "numpy"), default="auto")
+    args = parser.parse_args(argv)
+    spec = DemoSpec(args.train_speakers, args.test_speakers, args.per_condition, args.sample_rate, args.seed)
+    try:
+        root = generate_demo_corpus(args.root, spec, engine=args.engine)
+    except DemoCorpusError as exc:
+        parser.exit(1, f"rcnn-se make-demo-corpus: {exc}\n")
+    print(f"{root}: {json.loads((root / MANIFEST).read_text())}")
+    return 0
