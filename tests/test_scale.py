@@ -48,7 +48,7 @@ def test_ddp_on_two_cpu_processes_logs_one_run(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     out = tmp_path / "outputs" / "job"
-    args = [f"hydra.run.dir={out}", "trainer.max_epochs=3", "trainer.limit_train_batches=2", *TINY]
+    args = [f"hydra.run.dir={out}", *TINY, "trainer.max_epochs=3"]
     killed = train(
         tmp_path,
         *args,

@@ -13,7 +13,10 @@ from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "trainer=debug",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.num_sanity_val_steps=0",
     "data.demo.n_train_speakers=3",
     "data.demo.n_test_speakers=1",
     "data.demo.sample_rate=16000",

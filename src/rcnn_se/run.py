@@ -50,6 +50,15 @@ def build_system(cfg: DictConfig) -> EnhancementSystem:
     )
 
 
+def mlflow_logger(cfg: DictConfig, run_id: str | None):
+    """Lightning's MLflow logger attached to our run; it writes from rank 0 only."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    return MLFlowLogger(
+        experiment_name=cfg.logger.experiment_name, tracking_uri=cfg.logger.tracking_uri, run_id=run_id
+    )
+
+
 def build_trainer(cfg: DictConfig, out_dir: Path, logger) -> L.Trainer:
     """The trainer from its config group; a `callbacks` entry set to null is switched off."""
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
@@ -73,12 +82,7 @@ def fit(
     cfg: DictConfig, system: EnhancementSystem, datamodule, run_id: str, out_dir: Path, resume_from
 ) -> None:
     """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
-    from lightning.pytorch.loggers import MLFlowLogger
-
-    logger = MLFlowLogger(
-        experiment_name=cfg.logger.experiment_name, tracking_uri=cfg.logger.tracking_uri, run_id=run_id
-    )
-    trainer = build_trainer(cfg, out_dir, logger)
+    trainer = build_trainer(cfg, out_dir, mlflow_logger(cfg, run_id))
     trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
@@ -152,9 +156,9 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_num_threads(cfg.threads)
     previous = tracking.read_run_file(out_dir / tracking.JOB_FILE)
     resume_from = resume_checkpoint(cfg, out_dir, previous is not None)
-    if is_worker_rank():
+    if is_worker_rank():  # rank 0 has written the run file before it launched this process
         datamodule, system = prepare(cfg)
-        build_trainer(cfg, out_dir, logger=False).fit(system, datamodule=datamodule, ckpt_path=resume_from)
+        build_trainer(cfg, out_dir, mlflow_logger(cfg, previous)).fit(system, datamodule, ckpt_path=resume_from)
         return None
 
     client = tracking.client_for(cfg.logger.tracking_uri)

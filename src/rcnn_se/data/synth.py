@@ -136,12 +136,13 @@ def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engin
         counts = _build(tmp, spec, wanted["engine"])
         manifest = {**wanted, "counts": counts, "seconds_to_generate": round(time.perf_counter() - start, 2)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        if root.exists():
-            root.rmdir()  # an empty folder (checked by _existing); a non-empty one raises here
         try:
+            if root.exists():
+                root.rmdir()  # an empty folder (checked by _existing); a non-empty one raises here
             os.replace(tmp, root)
         except OSError:  # a concurrent job finished first: accept its corpus if it is the same one
-            if _existing(root) is None:
+            found = _existing(root)
+            if found is None or {k: found[k] for k in wanted} != wanted:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

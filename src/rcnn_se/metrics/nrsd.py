@@ -1,41 +1,61 @@
-"""Noise-reduction factor and speech-distortion index (Chen, Benesty, Huang & Doclo, IEEE TASLP 2006).
+"""Noise reduction and speech distortion of an enhancer, measured by shadow filtering.
 
-Both need the enhancer's action on speech and noise separately. A magnitude-domain enhancer that reuses the
-noisy phase applies a real gain G = |Ŝ|/|Y| to each STFT bin, so Ŝ = G·S + G·N exactly: applying G to the
-clean speech S and to the noise N = Y - S ("shadow filtering") splits its output into filtered speech and
-residual noise. NR is reported as the share of noise energy removed (1 = all of it) — the form of the paper's
-Table 1 — and as the classic noise-reduction factor in dB; SD is the speech-distortion index (0 = none).
+Chen, Benesty, Huang & Doclo (IEEE TASLP 2006) separate what a noise-reduction filter does to the noise from
+what it does to the speech. A learned enhancer is not a linear filter, but its per-bin effective gain
+G = Ŝ/Y is: applying that same gain separately to the clean speech S and to the noise N = Y - S (same STFT)
+splits the output Ŝ = G·S + G·N into a speech part and a residual-noise part, exactly so when the model reuses
+the noisy phase. That lets a single test mixture report both sides of the trade-off that PESQ or SI-SDR fold
+into one number.
+
+Ratio conventions: the ratios are relative energies, so the dB values are capped by a relative floor `eps`
+(default 1e-12, i.e. at most +120 dB noise reduction and at least -120 dB distortion) instead of becoming
+infinite when the gain is exactly 0 or 1; a ratio whose reference energy is zero (no noise at all, or no
+speech at all) is undefined and comes back as NaN, which the evaluation's means skip and count.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 
 def effective_gain(enhanced_mag: np.ndarray, noisy_mag: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """G = |Ŝ|/|Y| per bin; bins where the noisy STFT is (numerically) zero get gain 0."""
-    return np.where(noisy_mag > eps, enhanced_mag / np.maximum(noisy_mag, eps), 0.0)
+    """Per-bin gain Ŝ/Y of an enhancer; `eps` keeps empty noisy bins (digital silence) from dividing by 0."""
+    return np.asarray(enhanced_mag) / np.maximum(np.abs(np.asarray(noisy_mag)), eps)
 
 
-def _db(ratio: float, eps: float) -> float:
-    return 10 * math.log10(max(ratio, eps))
+def _energy(x: np.ndarray) -> float:
+    return float(np.sum(x.real**2 + x.imag**2)) if np.iscomplexobj(x) else float(np.sum(x**2))
 
 
-def nr_sd(clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray, eps: float = 1e-12) -> dict[str, float]:
-    """NR = 1 - Σ|G·N|²/Σ|N|², SD = Σ|(G-1)·S|²/Σ|S|², and their dB forms.
-
-    dB values are bounded by `eps` (a gain of exactly 0 gives nr_db = 120 dB, not infinity), so means stay finite.
-    """
+def _check_shapes(clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray) -> None:
     if clean_spec.shape != noise_spec.shape:
-        raise ValueError(f"clean spectrum {clean_spec.shape} and noise spectrum {noise_spec.shape} differ in shape")
+        raise ValueError(f"clean_spec shape {clean_spec.shape} != noise_spec shape {noise_spec.shape}")
     try:
-        gain = np.broadcast_to(gain, clean_spec.shape)
+        joint = np.broadcast_shapes(gain.shape, clean_spec.shape)
     except ValueError:
-        raise ValueError(f"gain {np.shape(gain)} does not match the spectra {clean_spec.shape}") from None
-    noise_energy = float(np.sum(np.abs(noise_spec) ** 2))
-    speech_energy = float(np.sum(np.abs(clean_spec) ** 2))
-    residual = float(np.sum(np.abs(gain * noise_spec) ** 2)) / max(noise_energy, eps)
-    sd = float(np.sum(np.abs((gain - 1) * clean_spec) ** 2)) / max(speech_energy, eps)
-    return {"nr": 1.0 - residual, "sd": sd, "nr_db": -_db(residual, eps), "sd_db": _db(sd, eps)}
+        joint = None
+    if joint != clean_spec.shape:
+        raise ValueError(f"gain shape {gain.shape} does not broadcast to spectrum shape {clean_spec.shape}")
+
+
+def nr_sd(
+    clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray, eps: float = 1e-12
+) -> dict[str, float]:
+    """Noise reduction and speech distortion of the gain `gain` applied to speech and noise separately.
+
+    Returns `nr` = 1 - Σ|G·N|²/Σ|N|² (share of the noise energy removed; negative if the gain amplifies
+    noise), `sd` = Σ|(G-1)·S|²/Σ|S|² (speech distortion index), `nr_db` = 10·log10(Σ|N|²/Σ|G·N|²) (noise-
+    reduction factor, positive is good) and `sd_db` = 10·log10(sd). Complex gains are allowed: a phase change
+    counts as distortion, as it should.
+    """
+    clean_spec, noise_spec, gain = np.asarray(clean_spec), np.asarray(noise_spec), np.asarray(gain)
+    _check_shapes(clean_spec, noise_spec, gain)
+    noise_in, speech_in = _energy(noise_spec), _energy(clean_spec)
+    noise_ratio = _energy(gain * noise_spec) / noise_in if noise_in > 0 else float("nan")
+    distortion = _energy((gain - 1) * clean_spec) / speech_in if speech_in > 0 else float("nan")
+    return {
+        "nr": 1.0 - noise_ratio,
+        "sd": distortion,
+        "nr_db": float(-10.0 * np.log10(np.maximum(noise_ratio, eps))),
+        "sd_db": float(10.0 * np.log10(np.maximum(distortion, eps))),
+    }

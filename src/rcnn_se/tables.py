@@ -1,0 +1,357 @@
+"""`rcnn-se paper-tables`: the paper's Tables 1 and 2 and the extended comparisons, rebuilt from MLflow.
+
+The MLflow store is the only source, never a hand-kept file, so every number traces to a run listed under
+"Runs used". Grouping, statistics and table building are pure functions of `RunRecord`s (testable without
+MLflow); `load_runs` is the only code that reads the store. Rendering lives in `tables_render`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rcnn_se.tables_render import Stat, Table, markdown, runs_used, write_all
+
+PAPER_TABLE1 = {  # (model, dropout on) -> (NR, SD) as printed in the paper's Table 1
+    ("cnn", True): (0.854, 0.142), ("cnn", False): (0.834, 0.057),
+    ("rcnn", True): (0.892, 0.054), ("rcnn", False): (0.969, 0.052),
+}  # fmt: skip
+PAPER_TABLE2 = (  # the paper's Table 2, model size in MB
+    ("DNN speech enhancement", "100-160"), ("Reinforcement-learning-based enhancement", "60-70"),
+    ("SEGAN", "50-60"), ("Convolutional auto-encoder", "11-20"), ("RCNN (paper)", "0.54-0.63"),
+)  # fmt: skip
+METRICS = {"pesq_wb": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR", "ssnr": "SSNR", "csig": "CSIG"}
+METRICS |= {"cbak": "CBAK", "covl": "COVL", "nr": "NR", "sd": "SD", "nr_db": "NR dB", "sd_db": "SD dB"}
+METRICS |= {"pesq_nb": "PESQ-NB", "estoi": "eSTOI", "llr": "LLR", "wss": "WSS"}
+MODEL_ORDER = ("rcnn", "cnn", "noisy", "spectral_subtraction", "wiener")
+# The paper's setting: Table 1 holds it fixed, and each ablation frees one knob of it.
+REFERENCE = {"activation": "relu", "choice.optimizer": "adam", "snr": "all", "dropout": "0"}
+SETTING = "ReLU, Adam, every training SNR: the paper's setting"
+ABLATIONS = (  # name, param, display order, experiment, what the paper says
+    ("activation", "activation", ("relu", "elu", "selu", "prelu"), "activations",
+     "Paper (IV.D): ReLU gave the best results; it prints no figures."),
+    ("optimizer", "choice.optimizer", ("adam", "sgd", "adagrad"), "optimizers",
+     "Paper (IV.D): Adam won over SGD and Adagrad at learning rate 0.0005; it prints no figures."),
+    ("training SNR", "snr", ("all", "0", "5", "10", "15"), "snr_conditions",
+     "The paper trains on all four SNRs together; training on one condition is our ablation."),
+)  # fmt: skip
+# Params saying where or how a job ran, not what it computed: runs differing only here are one configuration.
+OPERATIONAL = tuple(
+    """paths. callbacks. logger. hydra. seed task_name ckpt_path threads optimized_metric choice.experiment
+    choice.trainer choice.callbacks choice.logger choice.paths data.cache_dir data.train_cache
+    data.num_workers evaluate.workers evaluate.n_audio_examples trainer.accelerator trainer.devices
+    trainer.strategy trainer.num_nodes trainer.log_every_n_steps trainer.enable_model_summary
+    trainer.sync_batchnorm trainer.use_distributed_sampler trainer.detect_anomaly""".split()
+)
+HIDDEN = OPERATIONAL + ("model.dropout", "model.activation", "model.name", "data.snr", "data.n_")  # copies
+
+
+class TablesError(Exception):
+    """Something the user must fix (no store, no experiment, missing runs): printed, not a traceback."""
+
+
+class MissingRuns(Exception):
+    def __init__(self, table: str, needs: list[str], command: str) -> None:
+        super().__init__(f"{table} needs runs of {' and '.join(needs)}")
+        self.command = command
+
+    def explain(self, where: str) -> str:
+        return f"{self}; found none {where}; run: python train.py {self.command}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    run_name: str
+    start_time: int  # ms since the epoch, as MLflow keeps it
+    params: Mapping[str, str]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return self.params.get("choice.model") or self.tags.get("rcnn_se.model", "?")
+
+
+def canonical(value: object) -> str:
+    """'0', '0.0' and '0.' are one dropout: numbers compare by value, everything else as text."""
+    try:
+        return repr(float(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def mean_ci(values: Sequence[float]) -> Stat:
+    """Mean and 95 % half-width t(0.975, n-1)·s/√n: seeds are few, so Student's t, not the normal 1.96."""
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return Stat(mean, None, 1)
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    return Stat(mean, half, len(values))
+
+
+@dataclass
+class ConfigGroup:
+    """One configuration: one run per seed (the newest when a seed ran more than once)."""
+
+    runs: list[RunRecord]
+    superseded: list[tuple[RunRecord, RunRecord]]  # (older duplicate, the run kept instead)
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        return self.runs[0].params
+
+    @property
+    def model(self) -> str:
+        return self.runs[0].model
+
+    def stat(self, metric: str) -> Stat | None:
+        values = [r.metrics[metric] for r in self.runs if not math.isnan(r.metrics.get(metric, math.nan))]
+        return mean_ci(values) if values else None
+
+
+def config_key(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, canonical(v)) for k, v in params.items() if not k.startswith(OPERATIONAL)))
+
+
+def rank(order: Sequence[str], value: object) -> tuple[int, str]:
+    known = [canonical(o) for o in order]
+    value = canonical(value)
+    return (known.index(value) if value in known else len(known), value)
+
+
+def group_runs(runs: Sequence[RunRecord]) -> list[ConfigGroup]:
+    by_config: dict[tuple, dict[str, list[RunRecord]]] = {}
+    for run in runs:
+        seeds = by_config.setdefault(config_key(run.params), {})
+        seeds.setdefault(canonical(run.params.get("seed", "")), []).append(run)
+    groups = []
+    for seeds in by_config.values():
+        kept, superseded = [], []
+        for same_seed in seeds.values():
+            newest, *older = sorted(same_seed, key=lambda r: (r.start_time, r.run_id), reverse=True)
+            kept.append(newest)
+            superseded += [(old, newest) for old in older]
+        groups.append(ConfigGroup(sorted(kept, key=lambda r: r.start_time), superseded))
+    return sorted(groups, key=lambda g: (rank(MODEL_ORDER, g.model), config_key(g.params)))
+
+
+def at_reference(group: ConfigGroup, free: str = "") -> bool:
+    return all(canonical(group.params.get(k, v)) == canonical(v) for k, v in REFERENCE.items() if k != free)
+
+
+def labelled(base: Sequence[str], groups: Sequence[ConfigGroup], hide: Collection[str] = ()) -> list[str]:
+    """Row labels: a base name plus the params where the group departs from the most common value among
+    `groups` (the shortest honest way to tell rows apart); a run id settles any tie that remains. A param a
+    group lacks is not applicable to it, so no difference."""
+    parts: list[list[str]] = [[] for _ in groups]
+    keys = {k for g in groups for k in g.params if not (k in hide or k.startswith(HIDDEN) or k.endswith("_"))}
+    for key in sorted(keys):
+        present = [(i, canonical(g.params[key])) for i, g in enumerate(groups) if key in g.params]
+        counts = Counter(value for _, value in present)
+        modal = max(sorted(counts), key=counts.__getitem__)
+        for i in (i for i, value in present if value != modal):
+            parts[i].append(f"{key.removeprefix('choice.')}={groups[i].params[key]}")
+    labels = [f"{b} ({', '.join(p)})" if p else b for b, p in zip(base, parts, strict=True)]
+    ties = Counter(labels)
+    return [
+        f"{lb} [{g.runs[0].run_id[:8]}]" if ties[lb] > 1 else lb for lb, g in zip(labels, groups, strict=True)
+    ]
+
+
+def metric_rows(labels: Sequence[str], groups: Sequence[ConfigGroup], keys: Sequence[str]) -> list[list]:
+    return [[lb, len(g.runs), *(g.stat(k) for k in keys)] for lb, g in zip(labels, groups, strict=True)]
+
+
+def table1(groups: Sequence[ConfigGroup]) -> Table:
+    chosen = [g for g in groups if g.model in ("cnn", "rcnn") and at_reference(g, free="dropout")]
+    cells, missing = [], []
+    for model, on in PAPER_TABLE1:
+        found = [g for g in chosen if g.model == model and (float(g.params.get("dropout", 0)) > 0) == on]
+        missing += [] if found else [f"model={model} with {'dropout>0' if on else 'dropout=0'}"]
+        cells += [(g, model, on) for g in found]
+    if missing:
+        raise MissingRuns(f"Table 1 ({SETTING})", missing, "experiment=paper_table1 -m")
+    base = [
+        f"{m.upper()}, " + (f"dropout {g.params['dropout']}" if on else "no dropout") for g, m, on in cells
+    ]
+    labels = labelled(base, [g for g, _, _ in cells], {"choice.model", "model.skip", "dropout"})
+    rows = []
+    for label, (g, model, on) in zip(labels, cells, strict=True):
+        nr, sd = PAPER_TABLE1[model, on]  # fractions; converted to dB as our metrics define them
+        ours = [g.stat(f"test/{m}") for m in ("nr", "sd", "nr_db", "sd_db")]
+        paper = [nr, sd, -10 * math.log10(1 - nr), 10 * math.log10(sd)]
+        rows.append([label, len(g.runs), *(x for pair in zip(ours, paper, strict=True) for x in pair)])
+    columns = ["Model", "Seeds"] + [f"{m}{p}" for m in ("NR", "SD", "NR dB", "SD dB") for p in ("", " paper")]
+    notes = [
+        "NR: share of noise energy removed (higher is better); SD: speech distortion index (lower is better)",
+        "Paper dB columns are converted from its fractions: -10 log10(1 - NR) and 10 log10(SD).",
+    ]
+    return Table("table1", "Table 1: noise reduction and speech distortion", columns, rows, notes)
+
+
+def table2(groups: Sequence[ConfigGroup]) -> Table:
+    by_size: dict[tuple[str, float], list[ConfigGroup]] = {}
+    for g in groups:
+        if (size := g.stat("model/parameters")) is not None and g.stat("model/size_mb") is not None:
+            by_size.setdefault((g.model, size.mean), []).append(g)
+    if not any(model == "rcnn" for model, _ in by_size):
+        raise MissingRuns("Table 2", ["model=rcnn with the metric model/size_mb"], "model=rcnn")
+    reps = [members[0] for members in by_size.values()]
+    not_model = {k for g in reps for k in g.params if not k.startswith("model.")}
+    rows: list[list] = [[name, mb, None, "paper, Table 2"] for name, mb in PAPER_TABLE2]
+    labels = labelled([g.model for g in reps], reps, not_model)
+    for label, ((_, n), members) in zip(labels, by_size.items(), strict=True):
+        runs = sum(len(m.runs) for m in members)
+        rows.append([label, members[0].stat("model/size_mb").mean, int(n), f"ours, {runs} run(s)"])
+    return Table("table2", "Table 2: model size", ["Model", "Size (MB)", "Parameters", "Source"], rows)
+
+
+def found_metrics(groups: Sequence[ConfigGroup], prefix: str = "test/") -> list[str]:
+    """What follows `prefix` in the runs' metric names up to the next '/', e.g. every overall test metric
+    (ordered as METRICS, new ones after) or every SNR (numerically) and noise label (alphabetically)."""
+    keys = {k for g in groups for r in g.runs for k in r.metrics if k.startswith(prefix)}
+    names = {k[len(prefix) :].split("/")[0] for k in keys}
+    if prefix == "test/":
+        names -= {
+            n for n in names if n == "n_utterances" or n.endswith("_nan") or n.startswith(("snr_", "noise_"))
+        }
+        return sorted(names, key=lambda m: rank(list(METRICS), m))
+    return sorted(names, key=lambda c: (float(c), c) if prefix.endswith("snr_") else (0.0, c))
+
+
+def extended(groups: Sequence[ConfigGroup]) -> list[Table]:
+    labels = labelled([g.model for g in groups], groups, {"choice.model", "model.skip"})
+    metrics = found_metrics(groups)
+    names = [METRICS.get(m, m) for m in metrics]
+    overall = metric_rows(labels, groups, [f"test/{m}" for m in metrics])
+    tables = [
+        Table(
+            "extended_overall", "Extended: every model, whole test set", ["Model", "Seeds", *names], overall
+        )
+    ]
+    for kind, title, unit in (
+        ("snr", "Extended: per test SNR", " dB"),
+        ("noise", "Extended: per noise type", ""),
+    ):
+        columns = found_metrics(groups, f"test/{kind}_")
+        header = ["Model", "Seeds", *(c + unit for c in columns)]
+        for metric, name in zip(metrics, names, strict=True):
+            rows = metric_rows(labels, groups, [f"test/{kind}_{c}/{metric}" for c in columns])
+            if any(cell is not None for row in rows for cell in row[2:]):
+                tables.append(Table(f"extended_by_{kind}", title, header, rows, section=name))
+    return tables
+
+
+def ablations(groups: Sequence[ConfigGroup]) -> list[Table]:
+    """One table per knob of the paper's setting that runs of the RCNN varied (the others held fixed)."""
+    tables = []
+    for name, param, order, experiment, claim in ABLATIONS:
+        chosen = [g for g in groups if g.model == "rcnn" and at_reference(g, free=param)]
+        if len({canonical(g.params.get(param)) for g in chosen}) < 2:
+            continue
+        chosen.sort(key=lambda g: rank(order, g.params.get(param)))
+        labels = labelled([f"{name} {g.params.get(param)}" for g in chosen], chosen, {param})
+        metrics = found_metrics(chosen)
+        rows = metric_rows(labels, chosen, [f"test/{m}" for m in metrics])
+        header = ["RCNN", "Seeds", *(METRICS.get(m, m) for m in metrics)]
+        notes = [claim, f"Runs: python train.py experiment={experiment} -m; other knobs at {SETTING}."]
+        tables.append(Table(f"ablation_{param.split('.')[-1]}", f"Ablation: {name}", header, rows, notes))
+    return tables
+
+
+def build(runs: Sequence[RunRecord], where: str, allow_missing: bool = False) -> tuple[str, list[Table]]:
+    """The Markdown document and every table; `where` names the store and filters for messages."""
+    if not runs:
+        raise TablesError(f"no FINISHED job runs {where}; run: python train.py experiment=paper_table1 -m")
+    groups = group_runs(runs)
+    tables, missing = [], []
+    for builder in (table1, table2):
+        try:
+            tables.append(builder(groups))
+        except MissingRuns as exc:
+            if not allow_missing:
+                raise TablesError(exc.explain(where)) from None
+            missing.append(exc.explain(where))
+    tables += extended(groups) + ablations(groups)
+    old = [(o, f"no: same config and seed as newer {new.run_id}") for g in groups for o, new in g.superseded]
+    tables.append(runs_used([(r, "yes") for g in groups for r in g.runs] + old))
+    return markdown(where, (len(runs), len(groups), len(old)), tables, missing), tables
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("RCNN_SE_ROOT") or Path.cwd()).resolve()
+
+
+def load_runs(tracking_uri: str, experiment_name: str, sweep: str | None = None) -> list[RunRecord]:
+    """The FINISHED job runs of the experiment (of one sweep if given); never creates a store."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        raise TablesError(
+            f"no MLflow store at {tracking_uri}; train first (python train.py) or pass --tracking-uri"
+        )
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None or experiment.lifecycle_stage != "active":
+            names = ", ".join(repr(e.name) for e in client.search_experiments()) or "none"
+            raise TablesError(f"no experiment {experiment_name!r} at {tracking_uri} (experiments: {names})")
+        query = "tags.`rcnn_se.kind` = 'job' AND attributes.status = 'FINISHED'"
+        if sweep:
+            if client.get_run(sweep).data.tags.get("rcnn_se.kind") != "sweep":
+                raise TablesError(f"run {sweep} is not a sweep's parent run (no tag rcnn_se.kind=sweep)")
+            query += f" AND tags.`mlflow.parentRunId` = '{sweep}'"
+        found = client.search_runs([experiment.experiment_id], query, max_results=50_000)  # the store's cap
+    except MlflowException as exc:
+        raise TablesError(f"cannot read {tracking_uri}: {exc.message}") from None
+    return [
+        RunRecord(r.info.run_id, r.info.run_name or "", r.info.start_time or 0, dict(r.data.params),
+                  dict(r.data.metrics), dict(r.data.tags))
+        for r in found
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rcnn-se paper-tables", description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", help="default: sqlite:///<RCNN_SE_ROOT or cwd>/mlruns/mlflow.db")
+    parser.add_argument("--experiment-name", default="rcnn_se")
+    parser.add_argument("--data", choices=("demo", "voicebank"), help="only runs on this corpus")
+    parser.add_argument("--sweep", metavar="PARENT_RUN_ID", help="only the job runs of this sweep")
+    parser.add_argument("--out", type=Path, help="default: <RCNN_SE_ROOT or cwd>/experiments/paper")
+    parser.add_argument(
+        "--allow-missing", action="store_true", help="skip Tables 1/2 if their runs are missing"
+    )
+    args = parser.parse_args(argv)
+    uri = args.tracking_uri or f"sqlite:///{default_root() / 'mlruns' / 'mlflow.db'}"
+    where = f"in experiment {args.experiment_name!r} at {uri}"
+    where += (f" in sweep {args.sweep}" if args.sweep else "") + (
+        f" with data={args.data}" if args.data else ""
+    )
+    try:
+        runs = [
+            r
+            for r in load_runs(uri, args.experiment_name, args.sweep)
+            if args.data in (None, r.params.get("choice.data"))
+        ]
+        document, tables = build(runs, where, args.allow_missing)
+    except TablesError as exc:
+        print(f"paper-tables: {exc}", file=sys.stderr)
+        return 1
+    for path in write_all(args.out or default_root() / "experiments" / "paper", document, tables):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
