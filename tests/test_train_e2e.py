@@ -81,7 +81,7 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
-    train(tmp_path, "model=wiener", *TINY)
+    train(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
     client = client_for(tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
     assert run.data.params["choice.model"] == "wiener" and run.data.metrics["model/parameters"] == 0
@@ -96,7 +96,17 @@ def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_failed_job_marks_run_failed(tmp_path: Path) -> None:
     proc = train(tmp_path, "snr=7", *TINY, check=False)
-    assert proc.returncode != 0 and "snr='7' matches no utterance" in proc.stderr
+    assert proc.returncode != 0 and "snr=7 matches no utterance" in proc.stderr
     client = client_for(tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
     assert run.info.status == "FAILED"
+
+
+@pytest.mark.slow
+def test_failing_job_in_sweep_does_not_stop_the_others(tmp_path: Path) -> None:
+    proc = train(tmp_path, "-m", "snr=7,all", *TINY, check=False)
+    assert proc.returncode != 0 and "snr=7 matches no utterance" in proc.stderr
+    client = client_for(tmp_path)
+    runs = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    by_kind = {(r.data.tags["rcnn_se.kind"], r.data.params.get("snr")): r.info.status for r in runs}
+    assert by_kind == {("sweep", None): "FAILED", ("job", "7"): "FAILED", ("job", "all"): "FINISHED"}

@@ -170,6 +170,15 @@ class SweepParentRun(Callback):
         )
         write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)
 
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Mark the sweep FAILED as soon as one job fails: Hydra raises after the batch, so the sweep's end
+        hook never runs then, and the parent must not be left RUNNING. The other jobs still go on."""
+        from hydra.core.utils import JobStatus
+
+        run_id = read_parent_run_id(config.hydra.sweep.dir)
+        if run_id is not None and job_return.status == JobStatus.FAILED:
+            client_for(config.logger.tracking_uri).set_terminated(run_id, status="FAILED")
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         run_id = read_parent_run_id(config.hydra.sweep.dir)
         if run_id is None:

@@ -33,6 +33,9 @@ TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
 TEST_NOISES = ("babble", "cafe", "street", "office", "bus")
 MANIFEST = "demo_manifest.json"
 N_BABBLE_TALKERS = 6
+# A recording-room noise floor 60 dB under the speech: digital silence does not occur in recorded speech,
+# and it would make LLR (hence CSIG/COVL) and PESQ misbehave on pauses.
+FLOOR = 10 ** (-60 / 20)
 
 
 class DemoCorpusError(RuntimeError):
@@ -96,6 +99,7 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
         noise_rng = np.random.default_rng(int(seed))
         pad = [np.zeros(int(sr * noise_rng.uniform(0.1, 0.3))) for _ in range(2)]
         clean = np.concatenate([pad[0], clean, pad[1]])
+        clean = clean + noise_rng.standard_normal(len(clean)) * np.sqrt(active_power(clean, sr)) * FLOOR
         clean, noisy = mix(clean, noises[noise](noise_rng, len(clean), sr), snr, sr)
         clean_dir, noisy_dir, _ = SPLITS[split]
         write_wav(tmp / clean_dir / f"{uid}.wav", clean, sr)
