@@ -71,9 +71,9 @@ def car(rng, n, sr):
 def hum(rng, n, sr):
     t = np.arange(n) / sr
     mains = rng.choice([50.0, 60.0])
-    return sum(rng.uniform(0.2, 1) * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 6)) for k in range(1, 8)) + (
-        0.05 * rng.standard_normal(n)
-    )
+    return sum(
+        rng.uniform(0.2, 1) * np.sin(2 * np.pi * mains * k * t + rng.uniform(0, 6)) for k in range(1, 8)
+    ) + (0.05 * rng.standard_normal(n))
 
 
 def hvac(rng, n, sr):
@@ -81,13 +81,16 @@ def hvac(rng, n, sr):
 
 
 def rain(rng, n, sr):
-    return _band(_clicks(rng, n, sr, 400, 2), sr, 1000, 8000) + 0.2 * _band(rng.standard_normal(n), sr, 500, 6000)
+    return _band(_clicks(rng, n, sr, 400, 2), sr, 1000, 8000) + 0.2 * _band(
+        rng.standard_normal(n), sr, 500, 6000
+    )
 
 
 def traffic(rng, n, sr):
     t = np.arange(n) / sr
     passes = sum(
-        np.exp(-(((t - rng.uniform(0, n / sr)) / rng.uniform(0.3, 1.0)) ** 2)) for _ in range(rng.integers(1, 4))
+        np.exp(-(((t - rng.uniform(0, n / sr)) / rng.uniform(0.3, 1.0)) ** 2))
+        for _ in range(rng.integers(1, 4))
     )
     return _band(_coloured(rng, n, 1.5), sr, 40, 3000) * (0.3 + passes)
 
@@ -129,7 +132,11 @@ def unseen_noises(babble: Noise) -> dict[str, Noise]:
         return _band(_clicks(rng, n, sr, 8, 4), sr, 800, 6000) * 4 + hvac(rng, n, sr) * 0.4
 
     def bus(rng, n, sr):
-        return car(rng, n, sr) * 0.8 + 0.4 * babble(rng, n, sr) / 3 + 0.3 * _band(rng.standard_normal(n), sr, 2000, 5000)
+        return (
+            car(rng, n, sr) * 0.8
+            + 0.4 * babble(rng, n, sr) / 3
+            + 0.3 * _band(rng.standard_normal(n), sr, 2000, 5000)
+        )
 
     return {"babble": babble, "cafe": cafe, "street": street, "office": office, "bus": bus}
 

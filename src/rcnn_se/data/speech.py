@@ -1,8 +1,9 @@
 """Synthetic talkers for the demo corpus: espeak-ng voice variants, or a numpy source-filter fallback.
 
-Each speaker is a seeded set of voice parameters (base variant, pitch, pitch range, speed, formant scaling), so
-speakers differ audibly and reproducibly. espeak-ng's output is brighter than recorded speech, so it is tilted
-down and brought to a realistic level (-26 dBov over active speech) like a studio recording.
+Each speaker is a seeded set of voice parameters (base variant, pitch, pitch range, speed, formant
+scaling), so speakers differ audibly and reproducibly. espeak-ng's output is brighter than recorded
+speech, so it is tilted down and brought to a realistic level (-26 dBov over active speech) like a studio
+recording.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class EspeakTalker:
     def __init__(self) -> None:
         exe = shutil.which("espeak-ng")
         if exe is None:
-            raise RuntimeError("espeak-ng not found on PATH (apt-get install espeak-ng), or use engine='numpy'")
+            raise RuntimeError(
+                "espeak-ng not found on PATH (apt-get install espeak-ng), or use engine='numpy'"
+            )
         self.exe = exe
         info = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
         data = Path(info.split("Data at:")[-1].strip()) if "Data at:" in info else None
@@ -100,14 +103,25 @@ class EspeakTalker:
 
     def _variant(self, voice: Voice) -> str:
         name = f"rcnn_{zlib.crc32(repr(voice).encode()):08x}"
-        lines = [f"name {name}", "language en", f"pitch {60 + voice.pitch} {60 + voice.pitch + voice.pitch_range}"]
+        lines = [
+            f"name {name}",
+            "language en",
+            f"pitch {60 + voice.pitch} {60 + voice.pitch + voice.pitch_range}",
+        ]
         lines += [f"formant {i} {scale:.0f} 100 100" for i, scale in enumerate(voice.formants)]
         (self.root / "espeak-ng-data" / "voices" / "!v" / name).write_text("\n".join(lines) + "\n")
         return name
 
     def say(self, text: str, voice: Voice, sr: int) -> np.ndarray:
         with tempfile.NamedTemporaryFile(suffix=".wav", dir=self.root) as out:
-            cmd = [self.exe, f"--path={self.root}", "-v", f"en-us+{self._variant(voice)}", "-s", str(voice.speed)]
+            cmd = [
+                self.exe,
+                f"--path={self.root}",
+                "-v",
+                f"en-us+{self._variant(voice)}",
+                "-s",
+                str(voice.speed),
+            ]
             subprocess.run([*cmd, "-w", out.name, text], check=True, capture_output=True)
             x, rate = sf.read(out.name, dtype="float64")
         g = math.gcd(sr, rate)
@@ -137,7 +151,9 @@ class NumpyTalker:
         source = np.diff(np.floor(phase), prepend=0.0)  # one impulse per glottal period
         out = np.zeros(n)
         scale = np.array(voice.formants[1:]) / 100
-        for freq, bw in zip(np.array(VOWELS[int(rng.integers(len(VOWELS)))]) * scale, (80, 100, 140), strict=True):
+        for freq, bw in zip(
+            np.array(VOWELS[int(rng.integers(len(VOWELS)))]) * scale, (80, 100, 140), strict=True
+        ):
             r = math.exp(-math.pi * bw / sr)
             out += lfilter([1 - r], [1, -2 * r * math.cos(2 * math.pi * freq / sr), r * r], source)
         out *= np.hanning(n)

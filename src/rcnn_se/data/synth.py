@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -31,7 +32,9 @@ from rcnn_se.data.speech import active_power, make_voice, sentence, talker
 TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
 TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
 TEST_NOISES = ("babble", "cafe", "street", "office", "bus")
+log = logging.getLogger(__name__)
 MANIFEST = "demo_manifest.json"
+GENERATOR_VERSION = 2  # bump when the generated audio changes, so stale corpora are rebuilt
 N_BABBLE_TALKERS = 6
 # A recording-room noise floor 60 dB under the speech: digital silence does not occur in recorded speech,
 # and it would make LLR (hence CSIG/COVL) and PESQ misbehave on pauses.
@@ -74,13 +77,18 @@ def _plan(spec: DemoSpec, rng: np.random.Generator) -> list[tuple[str, str, str,
             order = rng.permutation(len(conditions))
             for idx, k in enumerate(order, start=1):
                 noise, snr = conditions[k]
-                plan.append((split, f"p{first + s}_{idx:03d}", noise, snr, s if split == "train" else 1000 + s))
+                plan.append(
+                    (split, f"p{first + s}_{idx:03d}", noise, snr, s if split == "train" else 1000 + s)
+                )
     return plan
 
 
 def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
     rng = np.random.default_rng(spec.seed)
-    voices = {key: make_voice(rng) for key in [*range(spec.n_train_speakers), *range(1000, 1000 + spec.n_test_speakers)]}
+    voices = {
+        key: make_voice(rng)
+        for key in [*range(spec.n_train_speakers), *range(1000, 1000 + spec.n_test_speakers)]
+    }
     babble_voices = [make_voice(rng) for _ in range(N_BABBLE_TALKERS)]
     plan = _plan(spec, rng)
     seconds = rng.uniform(spec.min_seconds, spec.max_seconds, len(plan))
@@ -92,7 +100,9 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
         babble_talks = list(
             pool.map(lambda v: speaker.say(" ".join(texts[:6]), v, sr), babble_voices)  # long, varied talk
         )
-        speech = list(pool.map(lambda item: speaker.say(texts[item[0]], voices[item[1][4]], sr), enumerate(plan)))
+        speech = list(
+            pool.map(lambda item: speaker.say(texts[item[0]], voices[item[1][4]], sr), enumerate(plan))
+        )
     noises = {**TRAIN_NOISES, **unseen_noises(make_babble(babble_talks))}
     logs: dict[str, list[str]] = {"train": [], "test": []}
     for (split, uid, noise, snr, _), clean, seed in zip(plan, speech, noise_seeds, strict=True):
@@ -111,8 +121,12 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
 
 
 def _manifest(spec: DemoSpec, engine: str) -> dict:
-    resolved = "espeak" if engine == "auto" and shutil.which("espeak-ng") else ("numpy" if engine == "auto" else engine)
-    return {"spec": asdict(spec), "engine": resolved}
+    resolved = (
+        "espeak"
+        if engine == "auto" and shutil.which("espeak-ng")
+        else ("numpy" if engine == "auto" else engine)
+    )
+    return {"spec": asdict(spec), "engine": resolved, "generator": GENERATOR_VERSION}
 
 
 def _existing(root: Path) -> dict | None:
@@ -120,19 +134,26 @@ def _existing(root: Path) -> dict | None:
     if path.is_file():
         return json.loads(path.read_text())
     if root.exists() and any(root.iterdir()):
-        raise DemoCorpusError(f"{root}: exists and is not a demo corpus (no {MANIFEST}); choose another data.root")
+        raise DemoCorpusError(
+            f"{root}: exists and is not a demo corpus (no {MANIFEST}); choose another data.root"
+        )
     return None
 
 
 def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engine: str = "auto") -> Path:
-    """Build the corpus at `root`; a complete corpus of the same spec and engine is left as it is."""
+    """Build the corpus at `root`; a complete corpus of the same spec, engine and generator is left as it is,
+    another demo corpus is replaced, and a folder of anything else is refused."""
     root = Path(root)
     wanted = _manifest(spec, engine)
     found = _existing(root)
     if found is not None:
-        if {k: found[k] for k in wanted} == wanted:
+        if {k: found.get(k) for k in wanted} == wanted:
             return root
-        raise DemoCorpusError(f"{root}: holds a demo corpus of another spec {found['spec']}; remove it or use another root")
+        # Our own generated data, reproducible from its manifest: replacing it loses nothing.
+        log.warning("%s holds a demo corpus of another spec or generator (%s): regenerating", root, found)
+        stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
+        os.replace(root, stale)
+        shutil.rmtree(stale, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
