@@ -1,0 +1,102 @@
+"""Classic single-channel enhancers, evaluated by the same code as the networks (paper, section I: the
+"fundamental methods" — spectral subtraction and Wiener filtering — that the neural models are measured against).
+
+Each is a pure function on a noisy magnitude spectrogram [F, T] (16 kHz, 512-point frames, hop 128) that returns
+the enhanced magnitude; the caller reuses the noisy phase, as for the networks. The noise power is tracked by
+a simplified minimum-statistics estimator (Martin 2001): the minimum of the recursively smoothed power over a
+window of about 1.5 s, scaled by a bias factor, so pauses anywhere in the utterance count, not only a leading
+silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.ndimage import minimum_filter1d
+from scipy.signal import lfilter
+from torch import nn
+
+FRAMES_PER_SECOND = 16000 / 128
+
+
+def identity(noisy_mag: np.ndarray) -> np.ndarray:
+    """The noisy input itself: the floor every enhancer must beat."""
+    return np.asarray(noisy_mag, dtype=np.float64).copy()
+
+
+def estimate_noise_psd(
+    noisy_power: np.ndarray, *, method: str = "minimum", window_s: float = 1.5, smoothing: float = 0.85,
+    bias: float = 2.8, leading_frames: int = 6,
+) -> np.ndarray:  # fmt: skip
+    """Noise power per bin and frame [F, T].
+
+    "minimum": running minimum of the smoothed power over `window_s` (centred), times `bias`: the minimum
+    of the smoothed periodogram of stationary noise lies 4.5 dB under its mean for these settings (measured on
+    white noise; Martin 2001 derives the same kind of correction), hence 2.8.
+    "leading": mean of the first `leading_frames` frames, for recordings known to start with noise only.
+    """
+    power = np.asarray(noisy_power, dtype=np.float64)
+    if method == "leading":
+        return np.repeat(power[:, :leading_frames].mean(axis=1, keepdims=True), power.shape[1], axis=1)
+    if method != "minimum":
+        raise ValueError(f"noise estimation method={method!r}: expected 'minimum' or 'leading'")
+    smoothed = lfilter([1 - smoothing], [1, -smoothing], power, axis=1)
+    smoothed[:, 0] = power[:, 0]
+    window = max(1, int(round(window_s * FRAMES_PER_SECOND)))
+    return bias * minimum_filter1d(smoothed, size=window, axis=1, mode="nearest")
+
+
+def spectral_subtraction(
+    noisy_mag: np.ndarray, *, alpha: float = 2.0, floor: float = 0.02, **noise_options: float
+) -> np.ndarray:
+    """Power spectral subtraction with over-subtraction `alpha` and a spectral floor (Berouti et al., 1979):
+    the floor keeps a little noise everywhere, which masks the "musical" tones plain subtraction leaves."""
+    power = np.asarray(noisy_mag, dtype=np.float64) ** 2
+    noise = estimate_noise_psd(power, **noise_options)
+    cleaned = np.maximum(power - alpha * noise, floor * power)
+    return np.sqrt(cleaned)
+
+
+def wiener_dd(
+    noisy_mag: np.ndarray, *, alpha: float = 0.98, gain_floor: float = 0.1, **noise_options: float
+) -> np.ndarray:
+    """Wiener gain ξ/(1+ξ) with the decision-directed a priori SNR ξ (Ephraim & Malah, 1984):
+    ξ_t = α·|Ŝ_{t-1}|²/λ_t + (1-α)·max(γ_t - 1, 0), which smooths ξ over time and so avoids musical noise."""
+    mag = np.asarray(noisy_mag, dtype=np.float64)
+    power = mag**2
+    noise = np.maximum(estimate_noise_psd(power, **noise_options), 1e-12)
+    gamma = power / noise
+    out = np.empty_like(mag)
+    previous = np.zeros(mag.shape[0])
+    for t in range(mag.shape[1]):
+        xi = alpha * previous / noise[:, t] + (1 - alpha) * np.maximum(gamma[:, t] - 1, 0)
+        gain = np.maximum(xi / (1 + xi), gain_floor)
+        out[:, t] = gain * mag[:, t]
+        previous = out[:, t] ** 2
+    return out
+
+
+BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "noisy": identity,
+    "spectral_subtraction": spectral_subtraction,
+    "wiener": wiener_dd,
+}
+
+
+class Baseline(nn.Module):
+    """A baseline as a module with no parameters, so the framework treats it like a model (no training)."""
+
+    def __init__(self, name: str, **options: float) -> None:
+        super().__init__()
+        if name not in BASELINES:
+            raise ValueError(f"baseline {name!r} unknown; known: {sorted(BASELINES)}")
+        self.name, self.options = name, options
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 1, F, T] magnitudes -> enhanced magnitudes of the same shape."""
+        fn = BASELINES[self.name]
+        items = [fn(item[0].detach().cpu().double().numpy(), **self.options) for item in x]
+        out = torch.from_numpy(np.stack(items)[:, None]).to(dtype=x.dtype, device=x.device)
+        return out.clamp_min(0.0)
