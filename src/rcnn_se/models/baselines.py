@@ -1,11 +1,11 @@
-"""Classic single-channel enhancers, evaluated by the same code as the networks (paper, section I: the
-"fundamental methods" — spectral subtraction and Wiener filtering — that the neural models are measured against).
+"""Classic single-channel enhancers, evaluated by the same code as the networks: the "fundamental methods"
+of the paper's introduction (spectral subtraction, Wiener filtering) that neural models are measured against.
 
-Each is a pure function on a noisy magnitude spectrogram [F, T] (16 kHz, 512-point frames, hop 128) that returns
-the enhanced magnitude; the caller reuses the noisy phase, as for the networks. The noise power is tracked by
-a simplified minimum-statistics estimator (Martin 2001): the minimum of the recursively smoothed power over a
-window of about 1.5 s, scaled by a bias factor, so pauses anywhere in the utterance count, not only a leading
-silence.
+Each is a pure function on a noisy magnitude spectrogram [F, T] (16 kHz, 512-point frames, hop 128) that
+returns the enhanced magnitude; the caller reuses the noisy phase, as for the networks. The noise power is
+tracked by a simplified minimum-statistics estimator (Martin 2001): the minimum of the recursively smoothed
+power over a window of about 1.5 s, scaled by a bias factor, so pauses anywhere in the utterance count, not
+only a leading silence.
 """
 
 from __future__ import annotations
