@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+
 from test_train_e2e import TINY, train
 
 
@@ -27,7 +28,8 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
     store = tmp_path / "server"
     store.mkdir()
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "art"),
+           "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+           "--artifacts-destination", str(store / "art"),
            "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

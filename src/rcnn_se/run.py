@@ -158,7 +158,9 @@ def run(cfg: DictConfig) -> float | None:
     resume_from = resume_checkpoint(cfg, out_dir, previous is not None)
     if is_worker_rank():  # rank 0 has written the run file before it launched this process
         datamodule, system = prepare(cfg)
-        build_trainer(cfg, out_dir, mlflow_logger(cfg, previous)).fit(system, datamodule, ckpt_path=resume_from)
+        build_trainer(cfg, out_dir, mlflow_logger(cfg, previous)).fit(
+            system, datamodule, ckpt_path=resume_from
+        )
         return None
 
     client = tracking.client_for(cfg.logger.tracking_uri)
