@@ -12,6 +12,7 @@ import math
 import shutil
 import subprocess
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +40,10 @@ WORDS = (
 @dataclass(frozen=True)
 class Voice:
     variant: str
-    pitch: int  # espeak -p, 0..99
     pitch_range: int  # Hz above the base, through the variant file
     speed: int  # words per minute
     formants: tuple[float, float, float, float]  # scale of F0..F3 in percent
-    f0_hz: float  # used by the numpy engine
+    f0_hz: float  # speaking pitch: the base of espeak-ng's pitch range, the numpy engine's F0
 
 
 def make_voice(rng: np.random.Generator) -> Voice:
@@ -51,7 +51,6 @@ def make_voice(rng: np.random.Generator) -> Voice:
     female = variant.startswith("f")
     return Voice(
         variant=variant,
-        pitch=int(rng.integers(20, 80)),
         pitch_range=int(rng.integers(20, 90)),
         speed=int(rng.integers(135, 185)),
         formants=tuple(float(v) for v in rng.uniform(88, 114, size=4)),
@@ -100,17 +99,27 @@ class EspeakTalker:
         self._tmp = tempfile.TemporaryDirectory(prefix="rcnn_se_espeak_")
         self.root = Path(self._tmp.name)
         shutil.copytree(data, self.root / "espeak-ng-data")
+        self._lock = threading.Lock()
+        self._written: set[str] = set()
 
     def _variant(self, voice: Voice) -> str:
+        """Write the voice's variant file once: threads share voices, and espeak-ng must never read a file
+        another thread is still writing."""
         name = f"rcnn_{zlib.crc32(repr(voice).encode()):08x}"
+        with self._lock:
+            if name not in self._written:
+                self._write_variant(name, voice)
+                self._written.add(name)
+        return name
+
+    def _write_variant(self, name: str, voice: Voice) -> None:
         lines = [
             f"name {name}",
             "language en",
-            f"pitch {60 + voice.pitch} {60 + voice.pitch + voice.pitch_range}",
+            f"pitch {int(voice.f0_hz * 0.85)} {int(voice.f0_hz * 0.85) + voice.pitch_range}",
         ]
         lines += [f"formant {i} {scale:.0f} 100 100" for i, scale in enumerate(voice.formants)]
         (self.root / "espeak-ng-data" / "voices" / "!v" / name).write_text("\n".join(lines) + "\n")
-        return name
 
     def say(self, text: str, voice: Voice, sr: int) -> np.ndarray:
         with tempfile.NamedTemporaryFile(suffix=".wav", dir=self.root) as out:

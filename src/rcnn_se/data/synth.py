@@ -34,7 +34,7 @@ TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
 TEST_NOISES = ("babble", "cafe", "street", "office", "bus")
 log = logging.getLogger(__name__)
 MANIFEST = "demo_manifest.json"
-GENERATOR_VERSION = 2  # bump when the generated audio changes, so stale corpora are rebuilt
+GENERATOR_VERSION = 3  # bump when the generated audio changes, so stale corpora are rebuilt
 N_BABBLE_TALKERS = 6
 # A recording-room noise floor 60 dB under the speech: digital silence does not occur in recorded speech,
 # and it would make LLR (hence CSIG/COVL) and PESQ misbehave on pauses.

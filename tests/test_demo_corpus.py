@@ -1,0 +1,98 @@
+"""The generated demo corpus: Edinburgh layout, labels that tell the truth, determinism, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rcnn_se.data import synth
+from rcnn_se.data.audio import read_wav
+from rcnn_se.data.corpus import scan_split
+from rcnn_se.data.speech import active_power
+from rcnn_se.data.synth import DemoCorpusError, DemoSpec, generate_demo_corpus
+
+SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, sample_rate=16000)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_demo_corpus(tmp_path_factory.mktemp("demo") / "corpus", SMALL)
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.wav")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_layout_labels_and_conditions(corpus: Path) -> None:
+    train, test = scan_split(corpus, "train"), scan_split(corpus, "test")  # the real corpus's reader
+    assert len(train) == 2 * 10 * 4 and len(test) == 1 * 5 * 4
+    assert {u.speaker for u in train}.isdisjoint({u.speaker for u in test})
+    assert {u.noise for u in train}.isdisjoint({u.noise for u in test})
+    assert {u.snr for u in train} == set(synth.TRAIN_SNRS) and {u.snr for u in test} == set(synth.TEST_SNRS)
+    for speaker in {u.speaker for u in train}:
+        mine = [(u.noise, u.snr) for u in train if u.speaker == speaker]
+        assert len(set(mine)) == 40, "each speaker covers every (noise, SNR) once"
+    assert "p301_001" in (corpus / "log_trainset_28spk.txt").read_text()
+
+
+def test_logged_snr_is_the_mixed_snr(corpus: Path) -> None:
+    for u in scan_split(corpus, "test")[:8]:
+        clean, sr = read_wav(u.clean_path)
+        noisy, sr2 = read_wav(u.noisy_path)
+        assert sr == sr2 == 16000 and len(clean) == len(noisy)
+        measured = 10 * np.log10(active_power(clean, sr) / np.mean((noisy - clean) ** 2))
+        assert measured == pytest.approx(u.snr, abs=0.2)
+
+
+def test_speakers_differ(corpus: Path) -> None:
+    def centroid(speaker: str) -> float:
+        values = []
+        for path in sorted((corpus / "clean_trainset_28spk_wav").glob(f"{speaker}_*.wav"))[:5]:
+            x, sr = read_wav(path)
+            spec = np.abs(np.fft.rfft(x))
+            values.append(np.sum(np.fft.rfftfreq(len(x), 1 / sr) * spec) / np.sum(spec))
+        return float(np.mean(values))
+
+    assert abs(centroid("p301") - centroid("p302")) > 20.0
+
+
+def test_deterministic_and_seed_sensitive(corpus: Path, tmp_path: Path) -> None:
+    assert digest(generate_demo_corpus(tmp_path / "again", SMALL)) == digest(corpus)
+    other = DemoSpec(n_train_speakers=2, n_test_speakers=1, sample_rate=16000, seed=1)
+    assert digest(generate_demo_corpus(tmp_path / "other", other)) != digest(corpus)
+
+
+def test_numpy_engine_and_48k(tmp_path: Path) -> None:
+    spec = DemoSpec(n_train_speakers=1, n_test_speakers=1, sample_rate=48000)
+    root = generate_demo_corpus(tmp_path / "np", spec, engine="numpy")
+    x, sr = read_wav(next((root / "clean_testset_wav").glob("*.wav")))
+    assert sr == 48000 and np.sqrt(np.mean(x**2)) > 1e-3
+
+
+def test_interrupted_generation_leaves_no_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth, "write_wav", explode)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo_corpus(tmp_path / "c", SMALL)
+    assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir()), "no partial corpus, no temp folder"
+
+
+def test_foreign_folder_refused_and_other_spec_regenerated(corpus: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(DemoCorpusError, match="is not a demo corpus"):
+        generate_demo_corpus(foreign, SMALL)
+    assert (foreign / "notes.txt").read_text() == "keep"
+    root = generate_demo_corpus(tmp_path / "regen", SMALL)
+    bigger = DemoSpec(n_train_speakers=3, n_test_speakers=1, sample_rate=16000)
+    generate_demo_corpus(root, bigger)
+    assert len(scan_split(root, "train")) == 120
