@@ -74,7 +74,9 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
         assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
         assert m["model/parameters"] > 0
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config", "evaluation", "audio", "checkpoints"} <= artifacts
+        assert {"config", "evaluation", "audio", "checkpoints", "figures"} <= artifacts
+        figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}
+        assert "metrics_vs_snr.png" in figures and any(f.startswith("spectrogram_") for f in figures)
         config_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "config")}
         assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= config_files
 

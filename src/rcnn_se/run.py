@@ -92,15 +92,25 @@ def fit(
         client.set_tag(run_id, "rcnn_se.checkpoint", Path(best).name)
 
 
-def test(cfg: DictConfig, system: EnhancementSystem, cache: FeatureCache, run_id: str, out_dir: Path) -> dict:
+def test(
+    cfg: DictConfig,
+    system: EnhancementSystem,
+    cache: FeatureCache,
+    run_id: str,
+    out_dir: Path,
+    model_name: str,
+) -> dict:
     """Score the whole test split; log the breakdown, per-utterance rows and a few audio examples."""
     client = tracking.client_for(cfg.logger.tracking_uri)
     audio_dir = out_dir / "audio"
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
 
+    examples: list[Enhanced] = []
+
     def keep_audio(item: Enhanced) -> None:
         if item.uid in uids:
+            examples.append(item)
             for kind in ("noisy", "enhanced", "clean"):
                 write_wav(audio_dir / f"{item.uid}_{kind}.wav", getattr(item, kind), fs)
 
@@ -120,7 +130,23 @@ def test(cfg: DictConfig, system: EnhancementSystem, cache: FeatureCache, run_id
     )
     if audio_dir.is_dir():
         client.log_artifacts(run_id, str(audio_dir), artifact_path="audio")
+    log_figures(client, run_id, rows, examples, fs, out_dir / "figures", model_name)
     return summary
+
+
+def log_figures(
+    client, run_id: str, rows: list, examples: list[Enhanced], fs: int, folder: Path, name: str
+) -> None:
+    """A Figure-3-style spectrogram of each audio example and the metrics against test SNR."""
+    from rcnn_se.figures import metric_vs_snr_figure, spectrogram_figure
+
+    for item in examples:
+        panels = [("clean", item.clean), ("noisy", item.noisy), (name, item.enhanced)]
+        spectrogram_figure(panels, fs, folder / f"spectrogram_{item.uid}.png")
+    metric_vs_snr_figure(
+        rows, ["pesq_wb", "stoi", "si_sdr", "nr", "sd"], folder / "metrics_vs_snr.png", label=name
+    )
+    client.log_artifacts(run_id, str(folder), artifact_path="figures")
 
 
 def prepare(cfg: DictConfig):
@@ -198,5 +224,5 @@ def run(cfg: DictConfig) -> float | None:
         tracking.log_metrics(client, run_id, system.size_summary())
         if system.trainable:
             fit(cfg, system, datamodule, run_id, out_dir, resume_from)
-        summary = test(cfg, system, datamodule.test_cache, run_id, out_dir)
+        summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, str(choices.get("model")))
     return summary.get(metric) if metric else None

@@ -1,0 +1,111 @@
+"""`rcnn-se enhance`: denoise wav files with a trained model, from a checkpoint file or an MLflow run.
+
+Any mono wav at any sample rate: it is resampled to the model's rate, enhanced with the noisy phase, and
+resampled back, so the output has the input's rate and length. Long files go through the network in blocks
+of frames with enough context on both sides to cover its receptive field, so memory stays bounded and the
+result equals processing the whole file at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
+from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
+from rcnn_se.system import EnhancementSystem
+
+
+def receptive_context(model: nn.Module) -> int:
+    """Frames of context each side that a stack of 'same'-padded convolutions looks at."""
+    return sum(
+        (m.kernel_size[-1] - 1) // 2 * m.dilation[-1] for m in model.modules() if isinstance(m, nn.Conv2d)
+    )
+
+
+@torch.inference_mode()
+def enhance_magnitude_blocks(
+    system: EnhancementSystem, noisy_mag: torch.Tensor, block_frames: int
+) -> torch.Tensor:
+    """[F, T] -> [F, T], `block_frames` at a time plus context; identical to one pass over all T frames."""
+    context = receptive_context(system.model)
+    total = noisy_mag.shape[-1]
+    pieces = []
+    for start in range(0, total, block_frames):
+        stop = min(start + block_frames, total)
+        lo, hi = max(0, start - context), min(total, stop + context)
+        out = system.enhance_magnitude(noisy_mag[None, None, :, lo:hi])[0, 0]
+        pieces.append(out[:, start - lo : start - lo + (stop - start)])
+    return torch.cat(pieces, dim=-1)
+
+
+def enhance_waveform(
+    system: EnhancementSystem, samples: np.ndarray, sample_rate: int, block_frames: int = 2000
+) -> np.ndarray:
+    """Enhanced waveform at the input's rate and length."""
+    cfg = StftConfig(**(system.hparams.get("stft") or {}))
+    wave = torch.from_numpy(resample(samples, sample_rate, cfg.sample_rate))
+    spec = stft(wave, cfg)
+    magnitude = enhance_magnitude_blocks(system, spec.abs(), block_frames)
+    out = istft(with_phase_of(magnitude, spec), cfg, length=len(wave)).numpy()
+    out = resample(out, cfg.sample_rate, sample_rate)
+    return np.pad(out, (0, max(0, len(samples) - len(out))))[: len(samples)]
+
+
+def checkpoint_from_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
+    """Download the checkpoint a training run logged (baseline runs have none)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        files = [a.path for a in client.list_artifacts(run_id, "checkpoints") if a.path.endswith(".ckpt")]
+    except Exception as exc:
+        raise ValueError(f"run {run_id}: cannot be read from {tracking_uri} ({exc})") from exc
+    if not files:
+        raise ValueError(
+            f"run {run_id}: has no checkpoint artifact (a baseline, or a run that did not finish)"
+        )
+    return Path(client.download_artifacts(run_id, files[0], str(folder)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rcnn-se enhance", description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="mono wav files, any sample rate")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="folder for <name>_enhanced.wav")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="a checkpoint written by train.py")
+    source.add_argument("--run-id", help="an MLflow run of train.py; its logged checkpoint is used")
+    root = Path(os.environ.get("RCNN_SE_ROOT", "."))
+    parser.add_argument("--tracking-uri", default=f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}")
+    parser.add_argument(
+        "--block-frames", type=int, default=2000, help="frames per network pass (memory bound)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        ckpt = args.checkpoint or checkpoint_from_run(
+            args.run_id, args.tracking_uri, args.out / ".checkpoint"
+        )
+        system = EnhancementSystem.from_checkpoint(ckpt)
+    except ValueError as exc:
+        parser.exit(1, f"rcnn-se enhance: {exc}\n")
+    failed = 0
+    for path in args.inputs:
+        try:
+            samples, sr = read_wav(path)
+            start = time.perf_counter()
+            enhanced = enhance_waveform(system, samples, sr, args.block_frames)
+            elapsed = time.perf_counter() - start
+            target = write_wav(args.out / f"{path.stem}_enhanced.wav", enhanced, sr)
+            seconds = len(samples) / sr
+            print(f"{path} ({seconds:.1f} s, {sr} Hz) -> {target}  RTF {elapsed / seconds:.3f}")
+        except AudioError as exc:
+            failed += 1
+            print(f"rcnn-se enhance: skipped {exc}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,80 @@
+"""Figures logged with runs and tables: spectrograms like the paper's Figure 3, metrics against SNR.
+
+Headless (Agg) and pure: data in, PNG path out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _log_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarray:
+    window = np.hamming(n_fft)
+    padded = np.pad(np.asarray(x, dtype=np.float64), (n_fft // 2, n_fft // 2))
+    n = 1 + (len(padded) - n_fft) // hop
+    frames = np.stack([padded[i * hop : i * hop + n_fft] * window for i in range(max(n, 1))])
+    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T + 1e-8)
+
+
+def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], sample_rate: int, path: Path) -> Path:
+    """Stacked log-magnitude spectrograms on one colour scale (top 80 dB), e.g. clean, noisy, RCNN, CNN."""
+    specs = [(title, _log_spectrogram(x)) for title, x in panels]
+    top = max(s.max() for _, s in specs)
+    fig, axes = plt.subplots(len(specs), 1, figsize=(8, 2.2 * len(specs)), sharex=True, squeeze=False)
+    for ax, (title, spec) in zip(axes[:, 0], specs, strict=True):
+        extent = (0, spec.shape[1] * 128 / sample_rate, 0, sample_rate / 2000)
+        image = ax.imshow(
+            spec, origin="lower", aspect="auto", extent=extent, vmin=top - 80, vmax=top, cmap="magma"
+        )
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("kHz")
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _means_by_snr(rows: Sequence[dict], metric: str) -> tuple[list[float], list[float]]:
+    groups: dict[float, list[float]] = defaultdict(list)
+    for row in rows:
+        value = float(row[metric])
+        if not np.isnan(value):
+            groups[float(row["snr"])].append(value)
+    snrs = sorted(groups)
+    return snrs, [float(np.mean(groups[s])) for s in snrs]
+
+
+def metric_vs_snr_figure(
+    rows: Sequence[dict],
+    metrics: Sequence[str],
+    path: Path,
+    baseline_rows: Sequence[dict] | None = None,
+    label: str = "enhanced",
+    baseline_label: str = "noisy",
+) -> Path:
+    """Mean of each metric per test SNR (one panel per metric), optionally beside a baseline's rows."""
+    present = [m for m in metrics if rows and m in rows[0]]
+    fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3), squeeze=False)
+    for ax, metric in zip(axes[0], present, strict=True):
+        ax.plot(*_means_by_snr(rows, metric), marker="o", label=label)
+        if baseline_rows:
+            ax.plot(*_means_by_snr(baseline_rows, metric), marker="s", linestyle="--", label=baseline_label)
+        ax.set_title(metric)
+        ax.set_xlabel("SNR (dB)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,82 @@
+"""`rcnn-se enhance` on real wav files with a real checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from rcnn_se.data.audio import read_wav, write_wav
+from rcnn_se.enhance import enhance_magnitude_blocks, enhance_waveform, main
+from rcnn_se.system import EnhancementSystem
+from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
+
+
+def speechlike(seconds: float, sr: int) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(0)
+    return 0.3 * np.sin(2 * np.pi * 220 * t) * (
+        1 + np.sin(2 * np.pi * 3 * t)
+    ) / 2 + 0.05 * rng.standard_normal(len(t))
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 44100, 48000])
+def test_output_keeps_rate_and_length(checkpoint: Path, tmp_path: Path, sr: int) -> None:  # noqa: F811
+    write_wav(tmp_path / "in.wav", speechlike(1.3, sr), sr)
+    assert main([str(tmp_path / "in.wav"), "-o", str(tmp_path / "out"), "--checkpoint", str(checkpoint)]) == 0
+    out, out_sr = read_wav(tmp_path / "out" / "in_enhanced.wav")
+    assert out_sr == sr and len(out) == int(1.3 * sr)
+
+
+def test_blocks_equal_whole_file(checkpoint: Path) -> None:  # noqa: F811
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    mag = torch.rand(257, 1234) * 3
+    with torch.inference_mode():
+        whole = system.enhance_magnitude(mag[None, None])[0, 0]
+    torch.testing.assert_close(
+        enhance_magnitude_blocks(system, mag, block_frames=100), whole, rtol=1e-5, atol=1e-5
+    )
+    wave = speechlike(4.0, 16000)
+    np.testing.assert_allclose(enhance_waveform(system, wave, 16000, 50), enhance_waveform(system, wave, 16000, 10**6),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_bad_inputs_do_not_lose_good_ones(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    write_wav(tmp_path / "good.wav", speechlike(0.5, 16000), 16000)
+    (tmp_path / "broken.wav").write_bytes(b"RIFFjunk")
+    code = main([str(tmp_path / "broken.wav"), str(tmp_path / "good.wav"), "-o", str(tmp_path / "o"),
+                 "--checkpoint", str(checkpoint)])  # fmt: skip
+    assert code == 1 and (tmp_path / "o" / "good_enhanced.wav").is_file()
+    assert "broken.wav: cannot be read as audio" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                str(tmp_path / "good.wav"),
+                "-o",
+                str(tmp_path / "o"),
+                "--checkpoint",
+                str(tmp_path / "none.ckpt"),
+            ]
+        )
+
+
+def test_from_mlflow_run_via_console_script(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("e", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp).info.run_id
+    client.log_artifact(run, str(checkpoint), artifact_path="checkpoints")
+    empty = client.create_run(exp).info.run_id
+    write_wav(tmp_path / "x.wav", speechlike(0.7, 22050), 22050)
+    exe = Path(sys.executable).parent / "rcnn-se"
+    base = [str(exe), "enhance", str(tmp_path / "x.wav"), "-o", str(tmp_path / "o"), "--tracking-uri", uri]
+    done = subprocess.run([*base, "--run-id", run], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "RTF" in done.stdout and (tmp_path / "o" / "x_enhanced.wav").is_file()
+    missing = subprocess.run([*base, "--run-id", empty], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "has no checkpoint artifact" in missing.stderr
