@@ -24,7 +24,8 @@ def effective_gain(enhanced_mag: np.ndarray, noisy_mag: np.ndarray, eps: float =
 
 
 def _energy(x: np.ndarray) -> float:
-    return float(np.sum(x.real**2 + x.imag**2)) if np.iscomplexobj(x) else float(np.sum(x**2))
+    # Spectra often arrive as complex64; accumulate in float64 so long utterances lose no precision.
+    return float(np.sum(np.square(np.abs(x)), dtype=np.float64))
 
 
 def _check_shapes(clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray) -> None:
