@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 
 import torch
-from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
-from rcnn_se.models.baselines import Baseline
 
 from rcnn_se.data.audio import load_resampled
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.datamodule import SegmentDataset
 from rcnn_se.data.features import StftConfig, stft
+from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
 from rcnn_se.evaluate import evaluate
 from rcnn_se.export import MagnitudeEnhancer, export_onnx, export_torchscript
+from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
 
