@@ -142,7 +142,9 @@ def group_runs(runs: Sequence[RunRecord]) -> list[ConfigGroup]:
             kept.append(newest)
             superseded += [(old, newest) for old in older]
         groups.append(ConfigGroup(sorted(kept, key=lambda r: r.start_time), superseded))
-    return sorted(groups, key=lambda g: (rank(MODEL_ORDER, g.model), config_key(g.params)))
+    return sorted(
+        groups, key=lambda g: (rank(MODEL_ORDER, g.model), not at_reference(g), config_key(g.params))
+    )
 
 
 def at_reference(group: ConfigGroup, free: str = "") -> bool:
@@ -180,7 +182,7 @@ def table1(groups: Sequence[ConfigGroup]) -> Table:
         missing += [] if found else [f"model={model} with {'dropout>0' if on else 'dropout=0'}"]
         cells += [(g, model, on) for g in found]
     if missing:
-        raise MissingRuns(f"Table 1 ({SETTING})", missing, "experiment=paper_table1 -m")
+        raise MissingRuns("Table 1", [" and ".join(missing) + f" ({SETTING})"], "experiment=paper_table1 -m")
     base = [
         f"{m.upper()}, " + (f"dropout {g.params['dropout']}" if on else "no dropout") for g, m, on in cells
     ]
@@ -207,7 +209,7 @@ def table2(groups: Sequence[ConfigGroup]) -> Table:
     if not any(model == "rcnn" for model, _ in by_size):
         raise MissingRuns("Table 2", ["model=rcnn with the metric model/size_mb"], "model=rcnn")
     reps = [members[0] for members in by_size.values()]
-    not_model = {k for g in reps for k in g.params if not k.startswith("model.")}
+    not_model = {k for g in reps for k in g.params if not k.startswith("model.")} | {"model.skip"}
     rows: list[list] = [[name, mb, None, "paper, Table 2"] for name, mb in PAPER_TABLE2]
     labels = labelled([g.model for g in reps], reps, not_model)
     for label, ((_, n), members) in zip(labels, by_size.items(), strict=True):
@@ -292,58 +294,55 @@ def default_root() -> Path:
     return Path(os.environ.get("RCNN_SE_ROOT") or Path.cwd()).resolve()
 
 
-def load_runs(tracking_uri: str, experiment_name: str, sweep: str | None = None) -> list[RunRecord]:
-    """The FINISHED job runs of the experiment (of one sweep if given); never creates a store."""
+def load_runs(
+    uri: str, experiment_name: str, sweep: str | None = None, data: str | None = None
+) -> list[RunRecord]:
+    """The FINISHED job runs of the experiment (of one sweep / corpus if given); never creates a store."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
-        raise TablesError(
-            f"no MLflow store at {tracking_uri}; train first (python train.py) or pass --tracking-uri"
-        )
-    client = MlflowClient(tracking_uri=tracking_uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise TablesError(f"no MLflow store at {uri}; train first (python train.py) or pass --tracking-uri")
+    client = MlflowClient(tracking_uri=uri)
     try:
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None or experiment.lifecycle_stage != "active":
             names = ", ".join(repr(e.name) for e in client.search_experiments()) or "none"
-            raise TablesError(f"no experiment {experiment_name!r} at {tracking_uri} (experiments: {names})")
+            raise TablesError(f"no experiment {experiment_name!r} at {uri} (experiments: {names})")
         query = "tags.`rcnn_se.kind` = 'job' AND attributes.status = 'FINISHED'"
+        query += f" AND params.`choice.data` = '{data}'" if data else ""
         if sweep:
             if client.get_run(sweep).data.tags.get("rcnn_se.kind") != "sweep":
                 raise TablesError(f"run {sweep} is not a sweep's parent run (no tag rcnn_se.kind=sweep)")
             query += f" AND tags.`mlflow.parentRunId` = '{sweep}'"
         found = client.search_runs([experiment.experiment_id], query, max_results=50_000)  # the store's cap
     except MlflowException as exc:
-        raise TablesError(f"cannot read {tracking_uri}: {exc.message}") from None
+        raise TablesError(f"cannot read {uri}: {exc.message}") from None
     return [
-        RunRecord(r.info.run_id, r.info.run_name or "", r.info.start_time or 0, dict(r.data.params),
-                  dict(r.data.metrics), dict(r.data.tags))
+        RunRecord(r.info.run_id, r.info.run_name or "", r.info.start_time or 0, r.data.params, r.data.metrics,
+                  r.data.tags)
         for r in found
     ]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rcnn-se paper-tables", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="rcnn-se paper-tables", description="Rebuild the paper's tables from the MLflow store."
+    )
     parser.add_argument("--tracking-uri", help="default: sqlite:///<RCNN_SE_ROOT or cwd>/mlruns/mlflow.db")
     parser.add_argument("--experiment-name", default="rcnn_se")
     parser.add_argument("--data", choices=("demo", "voicebank"), help="only runs on this corpus")
     parser.add_argument("--sweep", metavar="PARENT_RUN_ID", help="only the job runs of this sweep")
     parser.add_argument("--out", type=Path, help="default: <RCNN_SE_ROOT or cwd>/experiments/paper")
-    parser.add_argument(
-        "--allow-missing", action="store_true", help="skip Tables 1/2 if their runs are missing"
-    )
+    parser.add_argument("--allow-missing", action="store_true", help="build the rest if Table 1/2 lack runs")
     args = parser.parse_args(argv)
     uri = args.tracking_uri or f"sqlite:///{default_root() / 'mlruns' / 'mlflow.db'}"
-    where = f"in experiment {args.experiment_name!r} at {uri}"
-    where += (f" in sweep {args.sweep}" if args.sweep else "") + (
+    filters = (f" in sweep {args.sweep}" if args.sweep else "") + (
         f" with data={args.data}" if args.data else ""
     )
+    where = f"in experiment {args.experiment_name!r} at {uri}{filters}"
     try:
-        runs = [
-            r
-            for r in load_runs(uri, args.experiment_name, args.sweep)
-            if args.data in (None, r.params.get("choice.data"))
-        ]
+        runs = load_runs(uri, args.experiment_name, args.sweep, args.data)
         document, tables = build(runs, where, args.allow_missing)
     except TablesError as exc:
         print(f"paper-tables: {exc}", file=sys.stderr)

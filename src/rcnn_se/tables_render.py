@@ -72,11 +72,18 @@ def markdown_table(table: Table) -> str:
 
 
 class Run(Protocol):
-    run_id: str
-    run_name: str
-    start_time: int
-    params: Mapping[str, str]
-    model: str
+    """What the listing needs of a run (tables.RunRecord), without importing the layer above."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def run_name(self) -> str: ...
+    @property
+    def start_time(self) -> int: ...
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def model(self) -> str: ...
 
 
 def runs_used(runs: Iterable[tuple[Run, str]]) -> Table:
@@ -85,9 +92,19 @@ def runs_used(runs: Iterable[tuple[Run, str]]) -> Table:
     for run, used in sorted(runs, key=lambda item: (item[0].start_time, item[0].run_id)):
         started = datetime.fromtimestamp(run.start_time / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         p = run.params
-        rows.append([run.run_id, run.run_name, run.model, p.get("choice.data", "?"), p.get("data.root", "?")])
-        rows[-1] += [p.get("seed", "?"), started, used]
-    header = ["Run id", "Run name", "Model", "Data", "data.root", "Seed", "Started (UTC)", "Used"]
+        rows.append([run.run_id, run.run_name, run.model, p.get("choice.experiment", "?")])
+        rows[-1] += [p.get("choice.data", "?"), p.get("data.root", "?"), p.get("seed", "?"), started, used]
+    header = [
+        "Run id",
+        "Run name",
+        "Model",
+        "Experiment",
+        "Data",
+        "data.root",
+        "Seed",
+        "Started (UTC)",
+        "Used",
+    ]
     return Table("runs_used", "Runs used", header, rows, in_latex=False)
 
 
@@ -109,7 +126,7 @@ def markdown(where: str, counts: tuple[int, int, int], tables: list[Table], miss
     if n_old:
         parts += [f"{n_old} older run(s) repeating a configuration and seed were left out in favour of the "
                   "newest finished one (see Runs used).", ""]  # fmt: skip
-    parts += [f"> **Not built:** {m}" for m in missing]
+    parts += [line for m in missing for line in (f"> **Not built:** {m}", "")]
     heading = None
     for table in tables:
         if table.title != heading:
