@@ -305,3 +305,6 @@ def test_paper_table1_sweep_then_paper_tables(tmp_path: Path) -> None:
     document = (out / "tables.md").read_text()
     for heading in ("## Table 1", "## Table 2", "## Extended: per test SNR", "## Extended: per noise type"):
         assert heading in document
+    assert (out / "figure3.png").read_bytes().startswith(b"\x89PNG"), (
+        "the paper's Figure 3 from the runs' audio"
+    )

@@ -347,8 +347,15 @@ def main(argv: list[str] | None = None) -> int:
     except TablesError as exc:
         print(f"paper-tables: {exc}", file=sys.stderr)
         return 1
-    for path in write_all(args.out or default_root() / "experiments" / "paper", document, tables):
+    out = args.out or default_root() / "experiments" / "paper"
+    for path in write_all(out, document, tables):
         print(path)
+    from rcnn_se.paper_figure import figure3
+
+    print(
+        figure3(runs, uri, out)
+        or "figure3.png: skipped (needs RCNN and CNN runs without dropout, with audio)"
+    )
     return 0
 
 
