@@ -1,10 +1,11 @@
-"""A Lightning callback that SIGKILLs its own process: a real, unclean interruption for resume tests.
+"""Lightning callbacks that interrupt their own job for real (SIGKILL, a hang): for resume tests.
 
 Loaded by `train.py` subprocesses via PYTHONPATH=tests and `+callbacks.killer._target_=killer.KillAtEpoch`.
 """
 
 import os
 import signal
+import time
 
 import lightning as L
 
@@ -16,3 +17,16 @@ class KillAtEpoch(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class StallOnce(L.Callback):
+    """Hangs at the start of `epoch` the first time only (a marker file remembers), as a job that hits its
+    time limit would; the requeued job then runs through."""
+
+    def __init__(self, marker: str, epoch: int = 1) -> None:
+        self.marker, self.epoch = marker, epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            time.sleep(3600)

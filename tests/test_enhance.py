@@ -12,7 +12,9 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from rcnn_se.data.audio import read_wav, write_wav
-from rcnn_se.enhance import enhance_magnitude_blocks, enhance_waveform, main
+from rcnn_se.enhance import enhance_waveform, main
+from rcnn_se.inference import FastEnhancer
+from rcnn_se.models.baselines import Baseline
 from rcnn_se.system import EnhancementSystem
 from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
 
@@ -35,16 +37,39 @@ def test_output_keeps_rate_and_length(checkpoint: Path, tmp_path: Path, sr: int)
 
 def test_blocks_equal_whole_file(checkpoint: Path) -> None:  # noqa: F811
     system = EnhancementSystem.from_checkpoint(checkpoint)
-    mag = torch.rand(257, 1234) * 3
+    mag = torch.rand(1, 1, 257, 1234) * 3
     with torch.inference_mode():
-        whole = system.enhance_magnitude(mag[None, None])[0, 0]
-    torch.testing.assert_close(
-        enhance_magnitude_blocks(system, mag, block_frames=100), whole, rtol=1e-5, atol=1e-5
-    )
+        whole = system.enhance_magnitude(mag)
+    for block in (1, 100, 128, 5000):
+        torch.testing.assert_close(FastEnhancer(system, block_frames=block)(mag), whole, rtol=1e-5, atol=1e-5)
     wave = speechlike(4.0, 16000)
-    blocked = enhance_waveform(system, wave, 16000, 50)
-    whole_file = enhance_waveform(system, wave, 16000, 10**6)
+    blocked = enhance_waveform(FastEnhancer(system, block_frames=50), wave, 16000)
+    whole_file = enhance_waveform(FastEnhancer(system, block_frames=10**6), wave, 16000)
     np.testing.assert_allclose(blocked, whole_file, atol=1e-5)
+
+
+def test_bf16_is_close_and_leaves_the_system_alone(checkpoint: Path) -> None:  # noqa: F811
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    mag = torch.rand(2, 1, 257, 300) * 3
+    with torch.inference_mode():
+        whole = system.enhance_magnitude(mag)
+    fast = FastEnhancer(system, precision="bf16")(mag)
+    assert fast.dtype == torch.float32 and fast.shape == whole.shape
+    assert not torch.equal(fast, whole)  # it did run in bf16
+    torch.testing.assert_close(fast, whole, rtol=0.05, atol=0.02)
+    assert next(system.model.parameters()).dtype == torch.float32
+
+
+def test_fast_enhancer_refuses_what_it_cannot_run(checkpoint: Path) -> None:  # noqa: F811
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        FastEnhancer(system, precision="fp8")
+    with pytest.raises(ValueError, match="block_frames=0"):
+        FastEnhancer(system, block_frames=0)
+    with pytest.raises(ValueError, match="expected \\[B, 1, F, T\\]"):
+        FastEnhancer(system)(torch.rand(257, 10))
+    with pytest.raises(ValueError, match="Baseline is not a stack of convolutions"):
+        FastEnhancer(EnhancementSystem(Baseline("wiener")))
 
 
 def test_bad_inputs_do_not_lose_good_ones(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
@@ -76,7 +101,9 @@ def test_from_mlflow_run_via_console_script(checkpoint: Path, tmp_path: Path) ->
     write_wav(tmp_path / "x.wav", speechlike(0.7, 22050), 22050)
     exe = Path(sys.executable).parent / "rcnn-se"
     base = [str(exe), "enhance", str(tmp_path / "x.wav"), "-o", str(tmp_path / "o"), "--tracking-uri", uri]
-    done = subprocess.run([*base, "--run-id", run], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*base, "--run-id", run, "--precision", "bf16"], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert "RTF" in done.stdout and (tmp_path / "o" / "x_enhanced.wav").is_file()
     missing = subprocess.run([*base, "--run-id", empty], capture_output=True, text=True, timeout=300)

@@ -75,3 +75,54 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     again = train(tmp_path, *args)
     assert "nothing to do" in again.stderr + again.stdout
     assert len(job_runs(tmp_path)) == 1
+
+
+@pytest.mark.slow
+def test_submitit_launcher_runs_the_sweep(tmp_path: Path) -> None:
+    """The SLURM launcher's machinery (pickled job, submitit's runner in another process, Hydra callbacks
+    there) through submitit's local executor: what `hydra/launcher=slurm` does on a cluster, minus sbatch."""
+    train(
+        tmp_path,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        "hydra.launcher.cpus_per_task=1",
+        "model=rcnn,cnn",
+        "evaluate.workers=0",
+        "threads=1",
+        *[o for o in TINY if not o.startswith("evaluate.workers")],
+    )
+    runs = job_runs(tmp_path)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["rcnn_se.model"] for r in runs} == {"rcnn", "cnn"}
+    (parent_id,) = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert client_for(tmp_path).get_run(parent_id).info.status == "FINISHED"
+    assert len(list(tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_result.pkl"))) == 2
+
+
+@pytest.mark.slow
+def test_timed_out_submitit_job_is_requeued_and_resumes(tmp_path: Path) -> None:
+    """A job that hits its time limit (SLURM would preempt or time it out the same way) is signalled,
+    requeued by submitit, and the requeued job resumes from last.ckpt into the same MLflow run."""
+    train(
+        tmp_path,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=1",
+        "+hydra.launcher.max_num_timeout=1",
+        "evaluate.workers=0",
+        "threads=1",
+        "trainer.max_epochs=3",
+        "+callbacks.stall._target_=killer.StallOnce",
+        f"+callbacks.stall.marker={tmp_path / 'stalled'}",
+        *[o for o in TINY if not o.startswith(("evaluate.workers", "trainer.max_epochs"))],
+        pythonpath=TESTS,
+    )
+    assert (tmp_path / "stalled").is_file()
+    (run,) = job_runs(tmp_path)
+    assert run.info.status == "FINISHED" and "test/pesq_wb" in run.data.metrics
+    epochs = {m.value for m in client_for(tmp_path).get_metric_history(run.info.run_id, "epoch")}
+    assert {0.0, 1.0, 2.0} <= epochs
+    (log,) = tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_log.err")
+    text = log.read_text()
+    assert "timed-out" in text and "Restored all states from the checkpoint" in text

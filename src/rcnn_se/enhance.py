@@ -1,9 +1,9 @@
 """`rcnn-se enhance`: denoise wav files with a trained model, from a checkpoint file or an MLflow run.
 
 Any mono wav at any sample rate: it is resampled to the model's rate, enhanced with the noisy phase, and
-resampled back, so the output has the input's rate and length. Long files go through the network in blocks
-of frames with enough context on both sides to cover its receptive field, so memory stays bounded and the
-result equals processing the whole file at once.
+resampled back, so the output has the input's rate and length. The network runs through `FastEnhancer`: in
+blocks of frames with enough context on both sides to cover its receptive field, so memory stays bounded,
+the result equals processing the whole file at once, and long files run several times faster.
 """
 
 from __future__ import annotations
@@ -16,44 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
-from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
+from rcnn_se.data.features import istft, stft, with_phase_of
+from rcnn_se.inference import PRECISIONS, FastEnhancer
 from rcnn_se.system import EnhancementSystem
 
 
-def receptive_context(model: nn.Module) -> int:
-    """Frames of context each side that a stack of 'same'-padded convolutions looks at."""
-    return sum(
-        (m.kernel_size[-1] - 1) // 2 * m.dilation[-1] for m in model.modules() if isinstance(m, nn.Conv2d)
-    )
-
-
-@torch.inference_mode()
-def enhance_magnitude_blocks(
-    system: EnhancementSystem, noisy_mag: torch.Tensor, block_frames: int
-) -> torch.Tensor:
-    """[F, T] -> [F, T], `block_frames` at a time plus context; identical to one pass over all T frames."""
-    context = receptive_context(system.model)
-    total = noisy_mag.shape[-1]
-    pieces = []
-    for start in range(0, total, block_frames):
-        stop = min(start + block_frames, total)
-        lo, hi = max(0, start - context), min(total, stop + context)
-        out = system.enhance_magnitude(noisy_mag[None, None, :, lo:hi])[0, 0]
-        pieces.append(out[:, start - lo : start - lo + (stop - start)])
-    return torch.cat(pieces, dim=-1)
-
-
-def enhance_waveform(
-    system: EnhancementSystem, samples: np.ndarray, sample_rate: int, block_frames: int = 2000
-) -> np.ndarray:
+def enhance_waveform(enhancer: FastEnhancer, samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Enhanced waveform at the input's rate and length."""
-    cfg = StftConfig(**(system.hparams.get("stft") or {}))
+    cfg = enhancer.stft
     wave = torch.from_numpy(resample(samples, sample_rate, cfg.sample_rate))
     spec = stft(wave, cfg)
-    magnitude = enhance_magnitude_blocks(system, spec.abs(), block_frames)
+    magnitude = enhancer(spec.abs()[None, None])[0, 0]
     out = istft(with_phase_of(magnitude, spec), cfg, length=len(wave)).numpy()
     out = resample(out, cfg.sample_rate, sample_rate)
     return np.pad(out, (0, max(0, len(samples) - len(out))))[: len(samples)]
@@ -85,7 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(os.environ.get("RCNN_SE_ROOT", "."))
     parser.add_argument("--tracking-uri", default=f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}")
     parser.add_argument(
-        "--block-frames", type=int, default=2000, help="frames per network pass (memory bound)"
+        "--block-frames", type=int, default=128, help="frames per network pass (speed and memory)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=sorted(PRECISIONS),
+        default="fp32",
+        help="bf16 is several times faster on CPUs with AMX/AVX512-BF16, at ~3 significant digits",
     )
     args = parser.parse_args(argv)
     try:
@@ -93,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run_id, args.tracking_uri, args.out / ".checkpoint"
         )
         system = EnhancementSystem.from_checkpoint(ckpt)
+        enhancer = FastEnhancer(system, precision=args.precision, block_frames=args.block_frames)
     except ValueError as exc:
         parser.exit(1, f"rcnn-se enhance: {exc}\n")
     failed = 0
@@ -100,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             samples, sr = read_wav(path)
             start = time.perf_counter()
-            enhanced = enhance_waveform(system, samples, sr, args.block_frames)
+            enhanced = enhance_waveform(enhancer, samples, sr)
             elapsed = time.perf_counter() - start
             target = write_wav(args.out / f"{path.stem}_enhanced.wav", enhanced, sr)
             seconds = len(samples) / sr

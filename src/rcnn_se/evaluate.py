@@ -1,18 +1,16 @@
 """Test evaluation: enhance every test utterance, score it, and break the scores down by SNR and noise type.
 
-Inference runs in this process while the per-utterance metrics (PESQ, STOI, composite measures: pure CPU,
-single-threaded libraries) run in a pool of worker processes, so evaluation scales with the cores.
+Inference runs in this process while the per-utterance metrics run in a `MetricPool` of worker processes,
+so evaluation scales with the cores.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,8 @@ import torch
 
 from rcnn_se.data.cache import FeatureCache
 from rcnn_se.data.features import istft, stft, with_phase_of
-from rcnn_se.metrics import nr_sd, utterance_metrics
+from rcnn_se.metric_pool import MetricPool
+from rcnn_se.metrics import nr_sd
 
 Enhancer = Callable[[torch.Tensor], torch.Tensor]  # noisy magnitude [B, 1, F, T] -> enhanced magnitude
 LABELS = ("uid", "speaker", "noise", "snr")
@@ -34,16 +33,6 @@ class Enhanced:
     noisy: np.ndarray
     enhanced: np.ndarray
     nrsd: dict[str, float]
-
-
-def resolve_workers(workers: int | str | None) -> int:
-    """'auto' means one worker per core; 0 means score in this process (useful under a debugger)."""
-    if workers in (None, "auto"):
-        return os.cpu_count() or 1
-    n = int(workers)
-    if n < 0:
-        raise ValueError(f"evaluate.workers={workers}: must be 'auto' or >= 0")
-    return n
 
 
 @torch.inference_mode()
@@ -61,60 +50,39 @@ def enhance_utterances(enhancer: Enhancer, cache: FeatureCache, indices: list[in
         yield Enhanced(cache.items[i].uid, clean, noisy, wave, scores)
 
 
-def _metric_pool(n_workers: int) -> ProcessPoolExecutor:
-    """Spawned workers with single-threaded BLAS: one busy core per worker, instead of workers fighting over
-    every core with multithreaded OpenBLAS (which made LLR/WSS several times slower)."""
-    single = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    saved = {name: os.environ.get(name) for name in single}
-    os.environ.update(single)
-    try:
-        pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"))
-        for future in [pool.submit(os.getpid) for _ in range(n_workers)]:  # start them while the env is set
-            future.result()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return pool
-
-
 def evaluate(
     enhancer: Enhancer,
     cache: FeatureCache,
     *,
+    pool: MetricPool | None = None,
     workers: int | str | None = "auto",
     full: bool = True,
     max_utterances: int | None = None,
     on_enhanced: Callable[[Enhanced], None] | None = None,
 ) -> list[dict[str, float | str]]:
-    """One row per test utterance: its labels, NR/SD and the quality metrics."""
+    """One row per test utterance: its labels, NR/SD and the quality metrics.
+
+    Pass a `pool` started earlier (as a training job does) to find its workers ready; without one, a pool of
+    `workers` is started here and its start-up is part of the evaluation time (`workers` and `full` only
+    apply to such a pool of its own).
+    """
+    if pool is None:
+        with MetricPool(workers, full=full) as own:
+            return evaluate(enhancer, cache, pool=own, max_utterances=max_utterances, on_enhanced=on_enhanced)
     indices = list(range(len(cache.items)))[:max_utterances]
-    n_workers = resolve_workers(workers)
     fs = cache.stft.sample_rate
-    pending: list[tuple[int, dict[str, float], Future | dict[str, float]]] = []
-    pool = _metric_pool(n_workers) if n_workers else None
-    try:
-        for i, item in zip(indices, enhance_utterances(enhancer, cache, indices), strict=True):
-            if on_enhanced is not None:
-                on_enhanced(item)
-            if pool is None:
-                scores = utterance_metrics(item.clean, item.enhanced, fs, full=full)
-            else:
-                scores = pool.submit(utterance_metrics, item.clean, item.enhanced, fs, full=full)
-            pending.append((i, item.nrsd, scores))
-        rows = []
-        for i, nrsd, scores in pending:
-            u = cache.items[i]
-            quality = scores.result() if isinstance(scores, Future) else scores
-            rows.append(
-                {"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **nrsd, **quality}
-            )
-        return rows
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    pending: list[tuple[int, dict[str, float], Future]] = []
+    for i, item in zip(indices, enhance_utterances(enhancer, cache, indices), strict=True):
+        if on_enhanced is not None:
+            on_enhanced(item)
+        pending.append((i, item.nrsd, pool.submit(item.clean, item.enhanced, fs)))
+    rows = []
+    for i, nrsd, scores in pending:
+        u = cache.items[i]
+        rows.append(
+            {"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **nrsd, **scores.result()}
+        )
+    return rows
 
 
 def metric_names(rows: list[dict[str, float | str]]) -> list[str]:

@@ -25,6 +25,8 @@ from rcnn_se import tracking
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache
 from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
+from rcnn_se.inference import FastEnhancer
+from rcnn_se.metric_pool import MetricPool
 from rcnn_se.system import EnhancementSystem
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ def test(
     run_id: str,
     out_dir: Path,
     model_name: str,
+    pool: MetricPool,
 ) -> dict:
     """Score the whole test split; log the breakdown, per-utterance rows and a few audio examples."""
     client = tracking.client_for(cfg.logger.tracking_uri)
@@ -115,11 +118,12 @@ def test(
                 write_wav(audio_dir / f"{item.uid}_{kind}.wav", getattr(item, kind), fs)
 
     system.eval()
+    # fp32 in cache-sized channels-last blocks: the plain forward pass's output, several times sooner.
+    enhancer = FastEnhancer(system) if system.trainable else system.enhance_magnitude
     rows = evaluate(
-        system.enhance_magnitude,
+        enhancer,
         cache,
-        workers=cfg.evaluate.workers,
-        full=cfg.evaluate.full,
+        pool=pool,
         max_utterances=cfg.evaluate.max_utterances,
         on_enhanced=keep_audio,
     )
@@ -218,11 +222,14 @@ def run(cfg: DictConfig) -> float | None:
             log.info("resuming MLflow run %s from %s", run_id, resume_from or "the start (no checkpoint yet)")
         if (out_dir / ".hydra").is_dir():
             client.log_artifacts(run_id, str(out_dir / ".hydra"), artifact_path="config")
-        datamodule, system = prepare(cfg)
-        if previous is None:
-            tracking.log_params(client, run_id, {k: str(v) for k, v in datamodule.summary.items()})
-        tracking.log_metrics(client, run_id, system.size_summary())
-        if system.trainable:
-            fit(cfg, system, datamodule, run_id, out_dir, resume_from)
-        summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, str(choices.get("model")))
+        # Started now so its workers are ready by evaluation time; a bad `evaluate.workers` fails here.
+        with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
+            datamodule, system = prepare(cfg)
+            if previous is None:
+                tracking.log_params(client, run_id, {k: str(v) for k, v in datamodule.summary.items()})
+            tracking.log_metrics(client, run_id, system.size_summary())
+            if system.trainable:
+                fit(cfg, system, datamodule, run_id, out_dir, resume_from)
+            model = str(choices.get("model"))
+            summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, model, pool)
     return summary.get(metric) if metric else None
