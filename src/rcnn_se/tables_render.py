@@ -72,7 +72,7 @@ def markdown_table(table: Table) -> str:
 
 
 class Run(Protocol):
-    """What the listing needs of a run (tables.RunRecord), without importing the layer above."""
+    """What the listing needs of a run (run_groups.RunRecord), without importing the layer above."""
 
     @property
     def run_id(self) -> str: ...
