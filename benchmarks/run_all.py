@@ -139,11 +139,11 @@ def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
     )
     identity = Baseline("noisy")
     workers = os.cpu_count() or 1
-    serial = timed(lambda: evaluate(identity, cache, workers=0, max_utterances=n))
-    cold = timed(lambda: evaluate(identity, cache, workers=workers, max_utterances=n))
+    serial = timed(lambda: evaluate(identity, cache, workers=0, max_utterances=n), 3)
+    cold = timed(lambda: evaluate(identity, cache, workers=workers, max_utterances=n), 2)
     with MetricPool(workers) as pool:  # started ahead, as a training job starts it before training
         evaluate(identity, cache, pool=pool, max_utterances=2 * workers)  # until every worker is up
-        warm = timed(lambda: evaluate(identity, cache, pool=pool, max_utterances=n))
+        warm = timed(lambda: evaluate(identity, cache, pool=pool, max_utterances=n), 3)
     print(
         f"(d) evaluation of {min(n, len(cache.items))} test utterances, full metric suite: "
         f"serial {serial:.2f} s"
