@@ -25,7 +25,7 @@ from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.datamodule import SegmentDataset
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
-from rcnn_se.evaluate import evaluate
+from rcnn_se.evaluate import evaluate, summarize
 from rcnn_se.export import MagnitudeEnhancer, export_onnx, export_torchscript
 from rcnn_se.inference import FastEnhancer, bf16_is_native
 from rcnn_se.metric_pool import MetricPool
@@ -99,14 +99,25 @@ def bench_training(corpus: Path, cache_dir: Path, steps: int) -> None:
     )
 
 
-def bench_inference(seconds: float) -> None:
+def noisy_spectra(corpus: Path, split: str, n: int) -> list[torch.Tensor]:
+    """Noisy magnitudes [1, 1, F, T] of the split's first `n` utterances."""
+    return [
+        stft(load_resampled(u.noisy_path, 16000), StftConfig()).abs()[None, None]
+        for u in scan_split(corpus, split)[:n]
+    ]
+
+
+def bench_inference(corpus: Path, seconds: float) -> None:
     torch.set_num_threads(1)
     frames = StftConfig().n_frames(int(16000 * seconds))
-    x = torch.rand(1, 1, 257, frames)
+    x = torch.cat(noisy_spectra(corpus, "test", 40), dim=-1)[..., :frames]  # real noisy speech
+    seconds = x.shape[-1] * 128 / 16000
     system = EnhancementSystem(SpectralCNN()).eval()
     wiener = Baseline("wiener")
     enhancer = MagnitudeEnhancer(system)
-    fast32, fast16 = FastEnhancer(system), FastEnhancer(system, precision="bf16")
+    fast = {p: FastEnhancer(system, precision=p) for p in ("fp32", "bf16")}
+    fast["int8"] = FastEnhancer(system, precision="int8", calibration=noisy_spectra(corpus, "train", 8))
+    bf16 = "bf16" if bf16_is_native() else "bf16, emulated"
     with tempfile.TemporaryDirectory() as tmp:
         scripted = torch.jit.load(str(export_torchscript(system, Path(tmp) / "m.pt")))
         import onnxruntime as ort
@@ -121,16 +132,39 @@ def bench_inference(seconds: float) -> None:
                 "RCNN (PyTorch)": timed(lambda: enhancer(x), 3),
                 "RCNN (TorchScript)": timed(lambda: scripted(x), 3),
                 "RCNN (ONNX Runtime)": timed(lambda: session.run(None, {"noisy_magnitude": x.numpy()}), 3),
-                "RCNN (fast, fp32)": timed(lambda: fast32(x), 3),
-                f"RCNN (fast, bf16{'' if bf16_is_native() else ', emulated'})": timed(lambda: fast16(x), 3),
+                "RCNN (fast, fp32)": timed(lambda: fast["fp32"](x), 3),
+                f"RCNN (fast, {bf16})": timed(lambda: fast["bf16"](x), 3),
+                "RCNN (fast, int8)": timed(lambda: fast["int8"](x), 3),
                 "Wiener (numpy)": timed(lambda: wiener(x), 3),
             }
     for name, t in rows.items():
         print(
-            f"(c) inference RTF, 1 thread, {seconds:.0f} s of audio: {name:<21} "
+            f"(c) inference RTF, 1 thread, {seconds:.1f} s of audio: {name:<21} "
             f"{t / seconds:.4f} (target <= 0.01)"
         )
     print(f"(c) RCNN PyTorch / Wiener time ratio: {rows['RCNN (PyTorch)'] / rows['Wiener (numpy)']:.1f}x")
+    plain = rows["RCNN (PyTorch)"]
+    print("(c) speed-up over the plain forward pass: " + ", ".join(
+        f"{name.removeprefix('RCNN ')} {plain / t:.1f}x" for name, t in rows.items() if "fast" in name
+    ))  # fmt: skip
+
+
+def bench_precision(corpus: Path, cache_dir: Path, checkpoint: Path) -> None:
+    """What bf16 and int8 cost in quality: the test-set metrics of a trained checkpoint per precision."""
+    cache = build_cache(
+        scan_split(corpus, "test"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
+    )
+    system = EnhancementSystem.from_checkpoint(checkpoint).eval()
+    calibration = noisy_spectra(corpus, "train", 8)
+    keys = ("pesq_wb", "stoi", "si_sdr", "nr", "sd")
+    with MetricPool() as pool:
+        for precision in ("fp32", "bf16", "int8"):
+            enhancer = FastEnhancer(system, precision=precision, calibration=calibration)
+            means = summarize(evaluate(enhancer, cache, pool=pool))
+            print(
+                f"(c) test-set quality, {precision}: "
+                + ", ".join(f"{k} {means[f'test/{k}']:.4f}" for k in keys)
+            )
 
 
 def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
@@ -173,6 +207,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--eval-utterances", type=int, default=40)
+    parser.add_argument("--checkpoint", type=Path, help="a trained RCNN: (c) also scores bf16/int8 quality")
     parser.add_argument("--parts", default="abcd", help="which of the parts (a)-(d) to run, e.g. 'cd'")
     args = parser.parse_args()
     print(
@@ -187,8 +222,10 @@ def main() -> None:
             bench_training(args.corpus, cache_dir, args.steps)
         if "d" in args.parts:
             bench_evaluation(args.corpus, cache_dir, args.eval_utterances)
+        if "c" in args.parts and args.checkpoint:
+            bench_precision(args.corpus, cache_dir, args.checkpoint)
     if "c" in args.parts:
-        bench_inference(args.seconds)
+        bench_inference(args.corpus, args.seconds)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.enhance import enhance_waveform, main
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.models.baselines import Baseline
+from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
 from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
 
@@ -58,6 +59,39 @@ def test_bf16_is_close_and_leaves_the_system_alone(checkpoint: Path) -> None:  #
     assert not torch.equal(fast, whole)  # it did run in bf16
     torch.testing.assert_close(fast, whole, rtol=0.05, atol=0.02)
     assert next(system.model.parameters()).dtype == torch.float32
+
+
+def test_int8_is_close_and_calibrated(checkpoint: Path) -> None:  # noqa: F811
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    calibration = [torch.rand(1, 1, 257, 300) * 3 for _ in range(2)]
+    mag = torch.rand(2, 1, 257, 400) * 3
+    with torch.inference_mode():
+        whole = system.enhance_magnitude(mag)
+    int8 = FastEnhancer(system, precision="int8", calibration=calibration)
+    assert any("quantized" in type(m).__module__ for m in int8.model.modules())
+    fast = int8(mag)
+    assert not torch.equal(fast, whole)
+    assert float((fast - whole).norm() / whole.norm()) < 0.02
+    with pytest.raises(ValueError, match="needs calibration"):
+        FastEnhancer(system, precision="int8")
+    with pytest.raises(ValueError, match="needs calibration spectra"):
+        FastEnhancer(system, precision="int8", calibration=[])
+    elu = EnhancementSystem(SpectralCNN(channels=4, activation="elu"))
+    with pytest.raises(ValueError, match="int8 needs ReLU activations.*ELU"):
+        FastEnhancer(elu, precision="int8", calibration=calibration)
+
+
+def test_int8_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
+    write_wav(tmp_path / "in.wav", speechlike(2.0, 16000), 16000)
+    args = ["-o", str(tmp_path / "o"), "--checkpoint", str(checkpoint), "--precision", "int8"]
+    assert main([str(tmp_path / "in.wav"), *args]) == 0
+    out, _ = read_wav(tmp_path / "o" / "in_enhanced.wav")
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    exact = enhance_waveform(FastEnhancer(system), speechlike(2.0, 16000), 16000)
+    assert np.sqrt(np.mean((out - exact) ** 2)) < 0.05 * np.sqrt(np.mean(exact**2))
+    (tmp_path / "bad.wav").write_bytes(b"RIFFjunk")
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "bad.wav"), *args])
 
 
 def test_fast_enhancer_refuses_what_it_cannot_run(checkpoint: Path) -> None:  # noqa: F811

@@ -6,23 +6,28 @@ measured by `make bench` (part c):
 * channels-last tensors, the layout oneDNN's convolutions run natively (no reorder per layer);
 * blocks of about a second of frames (plus the receptive field's context on each side), so a layer's
   activations stay in the cache instead of streaming 54 x 257 x T floats through memory;
-* optionally bfloat16 weights and activations, which CPUs with AMX or AVX512-BF16 multiply natively.
+* optionally bfloat16 weights and activations, which CPUs with AMX or AVX512-BF16 multiply natively, or
+  int8 (`rcnn_se.quantize`: static quantization calibrated on example spectra, convolutions fused with
+  their ReLUs).
 
-fp32 gives the plain forward pass's output up to float rounding; bf16 trades about three significant digits
-of the network's output for speed, so it is opt-in and never used to score the test set.
+fp32 gives the plain forward pass's output up to float rounding; bf16 and int8 trade two to three
+significant digits of the network's output for speed, so they are opt-in and never used to score the test
+set (their effect on the metrics is measured and reported instead).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 
 from rcnn_se.data.features import StftConfig, compress, decompress
+from rcnn_se.quantize import quantize_int8
 from rcnn_se.system import EnhancementSystem
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}  # int8: float in/out
 # Layers that look at a bounded neighbourhood of frames: only stacks of these can be run in blocks.
 LOCAL_LAYERS = (nn.Conv2d, nn.Dropout, nn.Identity, nn.ReLU, nn.ELU, nn.SELU, nn.PReLU)
 
@@ -43,11 +48,17 @@ class FastEnhancer:
     """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, like `system.enhance_magnitude`, only faster.
 
     The system's network is copied (in eval mode, in `precision`), so the system itself is left untouched.
-    Compression and decompression stay in float32; only the network runs in `precision`.
+    Compression and decompression stay in float32; only the network runs in `precision`. int8 needs
+    `calibration`: noisy magnitudes [B, 1, F, T] like those to be enhanced.
     """
 
     def __init__(
-        self, system: EnhancementSystem, *, precision: str = "fp32", block_frames: int = 128
+        self,
+        system: EnhancementSystem,
+        *,
+        precision: str = "fp32",
+        block_frames: int = 128,
+        calibration: Iterable[torch.Tensor] | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision={precision!r}: expected one of {sorted(PRECISIONS)}")
@@ -63,19 +74,35 @@ class FastEnhancer:
         self.block_frames = block_frames
         self.compress = system.compress
         self.stft = StftConfig(**(system.hparams.get("stft") or {}))
-        self.model = copy.deepcopy(system.model).eval().to(self.dtype).to(memory_format=torch.channels_last)
-        self.context = receptive_context(self.model)
+        self.context = receptive_context(system.model)
+        if precision == "int8":
+            if calibration is None:
+                raise ValueError("precision='int8' needs calibration spectra (noisy magnitudes)")
+            self.model = quantize_int8(system.model, self._blocks(calibration))
+        else:
+            self.model = copy.deepcopy(system.model).eval().to(self.dtype)
+        self.model = self.model.to(memory_format=torch.channels_last)
+
+    def _spans(self, total: int) -> Iterator[tuple[int, int, int, int]]:
+        """(start, stop) of each block's output frames and (lo, hi) of the input frames it needs."""
+        for start in range(0, total, self.block_frames):
+            stop = min(start + self.block_frames, total)
+            yield start, stop, max(0, start - self.context), min(total, stop + self.context)
+
+    def _blocks(self, magnitudes: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Network inputs as inference feeds them: compressed, in blocks with their context."""
+        for mag in magnitudes:
+            x = compress(mag.float(), self.compress)
+            for _, _, lo, hi in self._spans(x.shape[-1]):
+                yield x[..., lo:hi]
 
     @torch.inference_mode()
     def __call__(self, noisy_mag: torch.Tensor) -> torch.Tensor:
         if noisy_mag.dim() != 4 or noisy_mag.shape[1] != 1:
             raise ValueError(f"noisy magnitude of shape {tuple(noisy_mag.shape)}: expected [B, 1, F, T]")
         x = compress(noisy_mag.float(), self.compress)
-        total = x.shape[-1]
         pieces = []
-        for start in range(0, total, self.block_frames):
-            stop = min(start + self.block_frames, total)
-            lo, hi = max(0, start - self.context), min(total, stop + self.context)
+        for start, stop, lo, hi in self._spans(x.shape[-1]):
             block = x[..., lo:hi].to(self.dtype).contiguous(memory_format=torch.channels_last)
             pieces.append(self.model(block)[..., start - lo : stop - lo].float())
         return decompress(torch.cat(pieces, dim=-1), self.compress)
