@@ -12,9 +12,11 @@ Targets (issue 4): (a) >= 10x, (c) RTF <= 0.01, (d) >= 1.7x on 2 cores. Prints f
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -73,30 +75,47 @@ def bench_loading(corpus: Path, cache_dir: Path) -> None:
     )
 
 
-def bench_training(corpus: Path, cache_dir: Path, steps: int) -> None:
-    cache = build_cache(
-        scan_split(corpus, "train"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
-    )
-    dataset = SegmentDataset(cache, range(len(cache.items)), SEGMENT)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True)
+def training_rate(
+    batches: Iterator, steps: int, dtype: torch.dtype | None, layout: torch.memory_format
+) -> float:
+    """Segments/s of Adam steps on the paper RCNN; `dtype` set means autocast to it (bf16-mixed)."""
+    torch.manual_seed(0)
     system = EnhancementSystem(SpectralCNN(), lambda params: torch.optim.Adam(params, lr=5e-4))
+    system.to(memory_format=layout)
     optimizer = system.configure_optimizers()
-    batches = iter(loader)
 
     def step() -> None:
-        noisy, clean = next(batches)
+        noisy, clean = (t.contiguous(memory_format=layout) for t in next(batches))
         optimizer.zero_grad()
-        loss = system.loss(system(torch.log1p(noisy)), torch.log1p(clean))
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            loss = system.loss(system(torch.log1p(noisy)), torch.log1p(clean))
         loss.backward()
         optimizer.step()
 
     step()  # warm-up
-    elapsed = timed(lambda: [step() for _ in range(steps)])
-    rate = steps * 16 / elapsed
-    print(
-        f"(b) training, paper RCNN, batch 16 x {SEGMENT} frames, {torch.get_num_threads()} threads: "
-        f"{rate:.1f} segments/s; demo epoch of {len(dataset)} segments ~ {len(dataset) / rate:.0f} s"
+    return steps * 16 / timed(lambda: [step() for _ in range(steps)])
+
+
+def bench_training(corpus: Path, cache_dir: Path, steps: int) -> None:
+    """Plain fp32 against channels-last and bf16 autocast (what trainer.precision=bf16-mixed does on CPU)."""
+    cache = build_cache(
+        scan_split(corpus, "train"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
     )
+    dataset = SegmentDataset(cache, range(len(cache.items)), SEGMENT)
+    batches = itertools.cycle(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True))
+    cl, plain = torch.channels_last, torch.contiguous_format
+    rates = {
+        "fp32": training_rate(batches, steps, None, plain),
+        "fp32 channels-last": training_rate(batches, steps, None, cl),
+        "bf16 autocast": training_rate(batches, steps, torch.bfloat16, plain),
+        "bf16 autocast channels-last": training_rate(batches, steps, torch.bfloat16, cl),
+    }
+    for name, rate in rates.items():
+        print(
+            f"(b) training, paper RCNN, {name}, batch 16 x {SEGMENT} frames, {torch.get_num_threads()} "
+            f"threads: {rate:.1f} segments/s ({rate / rates['fp32']:.2f}x); "
+            f"demo epoch of {len(dataset)} segments ~ {len(dataset) / rate:.0f} s"
+        )
 
 
 def noisy_spectra(corpus: Path, split: str, n: int) -> list[torch.Tensor]:
