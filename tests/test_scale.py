@@ -13,6 +13,11 @@ from test_train_e2e import TINY, client_for, train
 TESTS = Path(__file__).resolve().parent
 
 
+def tiny_except(*prefixes: str) -> list[str]:
+    """The TINY overrides minus those a test sets itself."""
+    return [o for o in TINY if not o.startswith(prefixes)]
+
+
 def job_runs(tmp: Path) -> list:
     client = client_for(tmp)
     exp = client.get_experiment_by_name("rcnn_se")
@@ -29,7 +34,7 @@ def test_parallel_sweep_on_sqlite_store(tmp_path: Path) -> None:
         "dropout=0,0.2",
         "evaluate.workers=0",
         "threads=1",
-        *[o for o in TINY if not o.startswith("evaluate.workers")],
+        *tiny_except("evaluate.workers"),
     )
     assert "database is locked" not in proc.stderr
     runs = job_runs(tmp_path)
@@ -90,7 +95,7 @@ def test_submitit_launcher_runs_the_sweep(tmp_path: Path) -> None:
         "model=rcnn,cnn",
         "evaluate.workers=0",
         "threads=1",
-        *[o for o in TINY if not o.startswith("evaluate.workers")],
+        *tiny_except("evaluate.workers"),
     )
     runs = job_runs(tmp_path)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
@@ -115,7 +120,7 @@ def test_timed_out_submitit_job_is_requeued_and_resumes(tmp_path: Path) -> None:
         "trainer.max_epochs=3",
         "+callbacks.stall._target_=killer.StallOnce",
         f"+callbacks.stall.marker={tmp_path / 'stalled'}",
-        *[o for o in TINY if not o.startswith(("evaluate.workers", "trainer.max_epochs"))],
+        *tiny_except("evaluate.workers", "trainer.max_epochs"),
         pythonpath=TESTS,
     )
     assert (tmp_path / "stalled").is_file()

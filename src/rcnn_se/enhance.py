@@ -3,7 +3,7 @@
 Any mono wav at any sample rate: it is resampled to the model's rate, enhanced with the noisy phase, and
 resampled back, so the output has the input's rate and length. The network runs through `FastEnhancer`: in
 blocks of frames with enough context on both sides to cover its receptive field, so memory stays bounded,
-the result equals processing the whole file at once, and long files run several times faster.
+the result equals processing the whole file at once, and it runs ~1.6x faster in fp32 (more in bf16/int8).
 """
 
 from __future__ import annotations
@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         system = EnhancementSystem.from_checkpoint(ckpt)
         calibration = None
         if args.precision == "int8":
-            stft_cfg = StftConfig(**(system.hparams.get("stft") or {}))
-            calibration = calibration_spectra(args.inputs, stft_cfg)
+            calibration = calibration_spectra(args.inputs, system.stft_config)
             if not calibration:
                 raise ValueError("--precision int8 calibrates on the inputs, and none of them can be read")
         enhancer = FastEnhancer(

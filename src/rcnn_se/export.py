@@ -30,8 +30,7 @@ class MagnitudeEnhancer(nn.Module):
 
 
 def example_input(system: EnhancementSystem, frames: int = 64) -> torch.Tensor:
-    n_fft = (system.hparams.get("stft") or {}).get("n_fft", 512)
-    return torch.rand(1, 1, n_fft // 2 + 1, frames)
+    return torch.rand(1, 1, system.stft_config.n_fft // 2 + 1, frames)
 
 
 def export_torchscript(system: EnhancementSystem, path: str | Path) -> Path:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from rcnn_se.data.features import StftConfig, compress, decompress
+from rcnn_se.data.features import compress, decompress
 from rcnn_se.quantize import quantize_int8
 from rcnn_se.system import EnhancementSystem
 
@@ -73,7 +73,7 @@ class FastEnhancer:
         self.dtype = PRECISIONS[precision]
         self.block_frames = block_frames
         self.compress = system.compress
-        self.stft = StftConfig(**(system.hparams.get("stft") or {}))
+        self.stft = system.stft_config
         self.context = receptive_context(system.model)
         if precision == "int8":
             if calibration is None:

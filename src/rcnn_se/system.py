@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from rcnn_se.data.features import compress, decompress
+from rcnn_se.data.features import StftConfig, compress, decompress
 from rcnn_se.models.spectral_cnn import model_size_mb, parameter_count
 
 
@@ -35,6 +35,11 @@ class EnhancementSystem(L.LightningModule):
         self.optimizer_factory = optimizer
         self.compress = compress
         self.loss = nn.MSELoss()
+
+    @property
+    def stft_config(self) -> StftConfig:
+        """The front end the model was trained on (the defaults for checkpoints that predate the field)."""
+        return StftConfig(**(self.hparams.get("stft") or {}))
 
     @property
     def trainable(self) -> bool:
