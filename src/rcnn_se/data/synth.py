@@ -26,7 +26,7 @@ import numpy as np
 
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
-from rcnn_se.data.noises import TRAIN_NOISES, make_babble, unseen_noises
+from rcnn_se.data.noises import TRAIN_NOISES, Noise, make_babble, unseen_noises
 from rcnn_se.data.speech import active_power, make_voice, sentence, talker
 
 TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
@@ -81,6 +81,20 @@ def _plan(spec: DemoSpec, rng: np.random.Generator) -> list[tuple[str, str, str,
                     (split, f"p{first + s}_{idx:03d}", noise, snr, s if split == "train" else 1000 + s)
                 )
     return plan
+
+
+def test_noise_bank(spec: DemoSpec, engine: str = "auto") -> dict[str, Noise]:
+    """The demo test set's noise generators (types unseen in training), deterministic for `spec.seed`.
+
+    `rcnn-se make-realcheck` mixes real speech with these same noises, so the real-speech check differs from
+    the demo test set in its speech only.
+    """
+    rng = np.random.default_rng([spec.seed, 7])
+    voices = [make_voice(rng) for _ in range(N_BABBLE_TALKERS)]
+    text = " ".join(sentence(rng, 3.0) for _ in range(6))
+    speaker = talker(engine)
+    talks = [speaker.say(text, v, spec.sample_rate) for v in voices]
+    return unseen_noises(make_babble(talks))
 
 
 def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
