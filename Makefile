@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# espeak-ng gives the demo corpus many distinct voices (a numpy synthesiser is the fallback without it).
+# flite (voices built from real speakers' recordings) and espeak-ng give the demo corpus its voices; a numpy
+# synthesiser is the fallback without them.
 system-deps:
-	@command -v espeak-ng >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng; \
-	  else echo "espeak-ng missing: sudo apt-get install espeak-ng (or the numpy voice fallback is used)"; fi; }
+	@{ command -v flite >/dev/null && command -v espeak-ng >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite espeak-ng; \
+	  else echo "flite/espeak-ng missing: sudo apt-get install flite espeak-ng (or the numpy voice fallback is used)"; fi; }
 
 demo-corpus: install
 	$(BIN)/rcnn-se make-demo-corpus --root data/demo_corpus

@@ -28,7 +28,7 @@ from rcnn_se.data.datamodule import SegmentDataset
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
 from rcnn_se.evaluate import evaluate, summarize
-from rcnn_se.export import MagnitudeEnhancer, export_onnx, export_torchscript
+from rcnn_se.export import export_onnx, export_torchscript
 from rcnn_se.inference import FastEnhancer, bf16_is_native
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.models.baselines import Baseline
@@ -85,10 +85,10 @@ def training_rate(
     optimizer = system.configure_optimizers()
 
     def step() -> None:
-        noisy, clean = (t.contiguous(memory_format=layout) for t in next(batches))
+        noisy, clean = (t.contiguous(memory_format=layout) for t in next(batches)[:2])
         optimizer.zero_grad()
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss = system.loss(system(torch.log1p(noisy)), torch.log1p(clean))
+            loss = torch.nn.functional.mse_loss(system(torch.log1p(noisy)), torch.log1p(clean))
         loss.backward()
         optimizer.step()
 
@@ -133,7 +133,7 @@ def bench_inference(corpus: Path, seconds: float) -> None:
     seconds = x.shape[-1] * 128 / 16000
     system = EnhancementSystem(SpectralCNN()).eval()
     wiener = Baseline("wiener")
-    enhancer = MagnitudeEnhancer(system)
+    enhancer = system.enhancer()
     fast = {p: FastEnhancer(system, precision=p) for p in ("fp32", "bf16")}
     fast["int8"] = FastEnhancer(system, precision="int8", calibration=noisy_spectra(corpus, "train", 8))
     bf16 = "bf16" if bf16_is_native() else "bf16, emulated"

@@ -14,7 +14,7 @@ from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import DemoCorpusError, DemoSpec, generate_demo_corpus
 
-SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, sample_rate=16000)
+SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,26 @@ def digest(root: Path) -> str:
 
 def test_layout_labels_and_conditions(corpus: Path) -> None:
     train, test = scan_split(corpus, "train"), scan_split(corpus, "test")  # the real corpus's reader
-    assert len(train) == 2 * 10 * 4 and len(test) == 1 * 5 * 4
+    assert len(train) == 2 * 20 and len(test) == 1 * 5 * 4
     assert {u.speaker for u in train}.isdisjoint({u.speaker for u in test})
     assert {u.noise for u in train}.isdisjoint({u.noise for u in test})
     assert {u.snr for u in train} == set(synth.TRAIN_SNRS) and {u.snr for u in test} == set(synth.TEST_SNRS)
-    for speaker in {u.speaker for u in train}:
-        mine = [(u.noise, u.snr) for u in train if u.speaker == speaker]
-        assert len(set(mine)) == 40, "each speaker covers every (noise, SNR) once"
+    conditions = [(u.noise, u.snr) for u in train]
+    assert len(set(conditions)) == 40, "the 40 training conditions each appear once over the 40 sentences"
+    assert len({(u.noise, u.snr) for u in test}) == 20, "each test speaker covers every test condition"
     assert "p301_001" in (corpus / "log_trainset_28spk.txt").read_text()
+
+
+def test_default_spec_has_28_distinct_training_voices_and_held_out_test_voices() -> None:
+    speakers, train_babble, test_babble = synth._voices(DemoSpec(), "flite")
+    train = [speakers[s] for s in range(28)]
+    assert len(set(train)) == 28 and len(train_babble) == len(test_babble) == synth.N_BABBLE_TALKERS
+    flite_train = {v.variant for v in train + train_babble if v.engine == "flite"}
+    flite_test = {v.variant for v in [speakers[1000], speakers[1001], *test_babble] if v.engine == "flite"}
+    assert flite_train == {"flite:rms", "flite:kal16"} and flite_test == {"flite:awb", "flite:slt"}
+    f0 = sorted(v.f0_hz for v in train)
+    assert f0[0] < 150 and f0[-1] > 175, "male and female pitch ranges"
+    assert len({round(v.vtl, 2) for v in train}) > 10 and len({round(v.tilt_hz) for v in train}) == 28
 
 
 def test_logged_snr_is_the_mixed_snr(corpus: Path) -> None:
@@ -64,12 +76,12 @@ def test_speakers_differ(corpus: Path) -> None:
 
 def test_deterministic_and_seed_sensitive(corpus: Path, tmp_path: Path) -> None:
     assert digest(generate_demo_corpus(tmp_path / "again", SMALL)) == digest(corpus)
-    other = DemoSpec(n_train_speakers=2, n_test_speakers=1, sample_rate=16000, seed=1)
+    other = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000, seed=1)
     assert digest(generate_demo_corpus(tmp_path / "other", other)) != digest(corpus)
 
 
 def test_numpy_engine_and_48k(tmp_path: Path) -> None:
-    spec = DemoSpec(n_train_speakers=1, n_test_speakers=1, sample_rate=48000)
+    spec = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=4, sample_rate=48000)
     root = generate_demo_corpus(tmp_path / "np", spec, engine="numpy")
     x, sr = read_wav(next((root / "clean_testset_wav").glob("*.wav")))
     assert sr == 48000 and np.sqrt(np.mean(x**2)) > 1e-3
@@ -93,6 +105,6 @@ def test_foreign_folder_refused_and_other_spec_regenerated(corpus: Path, tmp_pat
         generate_demo_corpus(foreign, SMALL)
     assert (foreign / "notes.txt").read_text() == "keep"
     root = generate_demo_corpus(tmp_path / "regen", SMALL)
-    bigger = DemoSpec(n_train_speakers=3, n_test_speakers=1, sample_rate=16000)
+    bigger = DemoSpec(n_train_speakers=3, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
     generate_demo_corpus(root, bigger)
-    assert len(scan_split(root, "train")) == 120
+    assert len(scan_split(root, "train")) == 60

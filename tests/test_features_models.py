@@ -58,3 +58,75 @@ def test_bad_model_settings_are_named() -> None:
         SpectralCNN(kernel_size=4)
     with pytest.raises(ValueError, match="dropout=1.5"):
         SpectralCNN(dropout=1.5)
+
+
+def floored_system(floor_db: float | None):
+    """An RCNN whose output bias is very negative, so without a floor it silences every bin."""
+    from rcnn_se.system import EnhancementSystem
+
+    torch.manual_seed(0)
+    model = SpectralCNN(channels=8, skip=True)
+    with torch.no_grad():
+        model.body[-1].bias.fill_(-50.0)
+    return EnhancementSystem(model, compress="log1p", gain_floor_db=floor_db).eval()
+
+
+def test_gain_floor_bounds_every_inference_path(tmp_path) -> None:
+    from rcnn_se.export import export_onnx
+    from rcnn_se.inference import FastEnhancer
+
+    noisy = torch.rand(1, 1, 257, 40) * 5 + 1e-3
+    assert torch.all(floored_system(None).enhance_magnitude(noisy) == 0), "without a floor: silence"
+    system = floored_system(-25.0)
+    floor = 10 ** (-25 / 20) * noisy
+    torch.testing.assert_close(system.enhance_magnitude(noisy), floor)
+    calibration = [noisy]
+    for precision in ("fp32", "bf16", "int8"):
+        out = FastEnhancer(system, precision=precision, calibration=calibration)(noisy)
+        torch.testing.assert_close(out, floor, msg=f"{precision} ignores the floor")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(export_onnx(system, tmp_path / "m.onnx")))
+    (onnx_out,) = session.run(None, {"noisy_magnitude": noisy.numpy()})
+    np.testing.assert_allclose(onnx_out, floor.numpy(), rtol=1e-5)
+    # Where the network keeps more than the floor, the floor changes nothing.
+    keep = floored_system(-25.0)
+    with torch.no_grad():
+        keep.model.body[-1].bias.fill_(0.0)
+    unfloored = floored_system(None)
+    unfloored.model.load_state_dict(keep.model.state_dict())
+    above = unfloored.enhance_magnitude(noisy) >= 10 ** (-25 / 20) * noisy
+    assert above.float().mean() > 0.5
+    torch.testing.assert_close(keep.enhance_magnitude(noisy)[above], unfloored.enhance_magnitude(noisy)[above])
+
+
+def test_masked_loss_ignores_zero_padding() -> None:
+    from rcnn_se.system import masked_mse
+
+    est, target = torch.rand(2, 1, 257, 30), torch.rand(2, 1, 257, 30)
+    full = masked_mse(est, target, torch.tensor([30, 30]))
+    torch.testing.assert_close(full, torch.mean((est - target) ** 2))
+    # Item 1 has 12 real frames: what lies past them must not count.
+    short = masked_mse(est, target, torch.tensor([30, 12]))
+    altered = target.clone()
+    altered[1, ..., 12:] += 100.0
+    torch.testing.assert_close(masked_mse(est, altered, torch.tensor([30, 12])), short)
+    expected = ((est[0] - target[0]) ** 2).sum() + ((est[1, ..., :12] - target[1, ..., :12]) ** 2).sum()
+    torch.testing.assert_close(short, expected / (257 * 42))
+
+
+def test_segments_report_their_real_frames(tmp_path) -> None:
+    from rcnn_se.data.cache import build_cache
+    from rcnn_se.data.corpus import scan_split
+    from rcnn_se.data.datamodule import SegmentDataset
+    from rcnn_se.data.features import StftConfig
+    from conftest import write_pair_corpus
+
+    root = write_pair_corpus(tmp_path / "c", "test", [("p1_001", "x", 5.0)], sr=16000, seconds=1.0)
+    cache = build_cache(scan_split(root, "test"), StftConfig(), tmp_path / "cache")
+    frames = cache.items[0].n_frames  # 126 frames in 1 s
+    data = SegmentDataset(cache, [0], 50)
+    valid = [int(data[k][2]) for k in range(len(data))]
+    assert sum(valid) == frames and valid[:-1] == [50] * (len(data) - 1)
+    noisy, _, last = data[len(data) - 1]
+    assert torch.all(noisy[..., int(last) :] == 0) and torch.any(noisy[..., : int(last)] > 0)

@@ -11,6 +11,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-demo-corpus": ("rcnn_se.data.synth", "generate the Edinburgh-layout demo corpus"),
+    "make-realcheck": ("rcnn_se.data.realcheck", "build the real-speech check set (real speech + noises)"),
     "paper-tables": ("rcnn_se.tables", "rebuild the paper's tables from the MLflow store"),
     "enhance": ("rcnn_se.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
     "export": ("rcnn_se.export", "export a checkpoint to TorchScript and ONNX"),

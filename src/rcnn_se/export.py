@@ -1,8 +1,8 @@
 """Export a trained enhancer to TorchScript and ONNX for deployment without this package.
 
-What is exported is the whole magnitude path (compression, network, decompression): noisy magnitude
-[B, 1, 257, T] -> enhanced magnitude, with batch and time dynamic. STFT and phase stay with the caller, as
-they differ per platform.
+What is exported is the whole magnitude path (`SpectralEnhancer`: compression, network, decompression,
+gain floor): noisy magnitude [B, 1, 257, T] -> enhanced magnitude, with batch and time dynamic. STFT and
+phase stay with the caller, as they differ per platform.
 """
 
 from __future__ import annotations
@@ -11,22 +11,8 @@ import argparse
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from rcnn_se.data.features import compress, decompress
 from rcnn_se.system import EnhancementSystem
-
-
-class MagnitudeEnhancer(nn.Module):
-    """The system's `enhance_magnitude` as a plain module: tracing a LightningModule trips on its trainer."""
-
-    def __init__(self, system: EnhancementSystem) -> None:
-        super().__init__()
-        self.model = system.model.eval()
-        self.kind = system.compress
-
-    def forward(self, noisy_mag: torch.Tensor) -> torch.Tensor:
-        return decompress(self.model(compress(noisy_mag, self.kind)), self.kind)
 
 
 def example_input(system: EnhancementSystem, frames: int = 64) -> torch.Tensor:
@@ -39,7 +25,7 @@ def export_torchscript(system: EnhancementSystem, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        traced = torch.jit.trace(MagnitudeEnhancer(system), example_input(system))
+        traced = torch.jit.trace(system.eval().enhancer(), example_input(system))
     traced.save(str(path))
     return path
 
@@ -50,7 +36,7 @@ def export_onnx(system: EnhancementSystem, path: str | Path, opset: int = 17) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     axes = {0: "batch", 3: "frames"}
     torch.onnx.export(
-        MagnitudeEnhancer(system),
+        system.eval().enhancer(),
         (example_input(system),),
         str(path),
         dynamo=False,

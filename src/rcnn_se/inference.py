@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
-from rcnn_se.data.features import compress, decompress
 from rcnn_se.quantize import quantize_int8
 from rcnn_se.system import EnhancementSystem
 
@@ -45,7 +44,7 @@ def bf16_is_native() -> bool:
 
 
 class FastEnhancer:
-    """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, like `system.enhance_magnitude`, only faster.
+    """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, like `system.enhancer()`, only faster.
 
     The system's network is copied (in eval mode, in `precision`), so the system itself is left untouched.
     Compression and decompression stay in float32; only the network runs in `precision`. int8 needs
@@ -72,7 +71,7 @@ class FastEnhancer:
             )
         self.dtype = PRECISIONS[precision]
         self.block_frames = block_frames
-        self.compress = system.compress
+        self.path = system.enhancer()  # compression, decompression and the gain floor stay in float32
         self.stft = system.stft_config
         self.context = receptive_context(system.model)
         if precision == "int8":
@@ -92,7 +91,7 @@ class FastEnhancer:
     def _blocks(self, magnitudes: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
         """Network inputs as inference feeds them: compressed, in blocks with their context."""
         for mag in magnitudes:
-            x = compress(mag.float(), self.compress)
+            x = self.path.to_network(mag.float())
             for _, _, lo, hi in self._spans(x.shape[-1]):
                 yield x[..., lo:hi]
 
@@ -100,9 +99,10 @@ class FastEnhancer:
     def __call__(self, noisy_mag: torch.Tensor) -> torch.Tensor:
         if noisy_mag.dim() != 4 or noisy_mag.shape[1] != 1:
             raise ValueError(f"noisy magnitude of shape {tuple(noisy_mag.shape)}: expected [B, 1, F, T]")
-        x = compress(noisy_mag.float(), self.compress)
+        noisy_mag = noisy_mag.float()
+        x = self.path.to_network(noisy_mag)
         pieces = []
         for start, stop, lo, hi in self._spans(x.shape[-1]):
             block = x[..., lo:hi].to(self.dtype).contiguous(memory_format=torch.channels_last)
             pieces.append(self.model(block)[..., start - lo : stop - lo].float())
-        return decompress(torch.cat(pieces, dim=-1), self.compress)
+        return self.path.from_network(torch.cat(pieces, dim=-1), noisy_mag)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import lightning as L
@@ -23,7 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se import tracking
 from rcnn_se.data.audio import write_wav
-from rcnn_se.data.cache import FeatureCache
+from rcnn_se.data.cache import FeatureCache, build_cache
+from rcnn_se.data.corpus import scan_split
+from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.metric_pool import MetricPool
@@ -43,12 +46,15 @@ def is_worker_rank() -> bool:
 
 
 def build_system(cfg: DictConfig) -> EnhancementSystem:
+    scheduler = cfg.get("scheduler")
     return EnhancementSystem(
         instantiate(cfg.model),
         instantiate(cfg.optimizer),
         compress=cfg.compress,
         model_config=OmegaConf.to_container(cfg.model, resolve=True),
         stft=OmegaConf.to_container(cfg.data.stft, resolve=True),
+        gain_floor_db=cfg.get("gain_floor_db"),
+        scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
     )
 
 
@@ -85,11 +91,14 @@ def fit(
 ) -> None:
     """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
     trainer = build_trainer(cfg, out_dir, mlflow_logger(cfg, run_id))
+    start = time.perf_counter()
     trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
+    client = tracking.client_for(cfg.logger.tracking_uri)
+    done = {"train/epochs_trained": trainer.current_epoch, "train/steps": trainer.global_step}
+    tracking.log_metrics(client, run_id, done | {"train/fit_seconds": time.perf_counter() - start})
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
         system.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-        client = tracking.client_for(cfg.logger.tracking_uri)
         client.log_artifact(run_id, best, artifact_path="checkpoints")
         client.set_tag(run_id, "rcnn_se.checkpoint", Path(best).name)
 
@@ -102,10 +111,12 @@ def test(
     out_dir: Path,
     model_name: str,
     pool: MetricPool,
+    prefix: str = "test",
 ) -> dict:
-    """Score the whole test split; log the breakdown, per-utterance rows and a few audio examples."""
+    """Score a whole test split; log the breakdown (metrics named `<prefix>/...`), per-utterance rows and a
+    few audio examples. The demo test split also gets figures; the real-speech check is `prefix=realcheck`."""
     client = tracking.client_for(cfg.logger.tracking_uri)
-    audio_dir = out_dir / "audio"
+    audio_dir = out_dir / ("audio" if prefix == "test" else f"audio_{prefix}")
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
 
@@ -127,15 +138,28 @@ def test(
         max_utterances=cfg.evaluate.max_utterances,
         on_enhanced=keep_audio,
     )
-    summary = summarize(rows)
+    summary = summarize(rows, prefix=prefix)
     tracking.log_metrics(client, run_id, summary)
-    client.log_artifact(
-        run_id, str(write_rows(rows, out_dir / "test_utterances.csv")), artifact_path="evaluation"
-    )
+    csv_path = write_rows(rows, out_dir / f"{prefix}_utterances.csv")
+    client.log_artifact(run_id, str(csv_path), artifact_path="evaluation")
     if audio_dir.is_dir():
-        client.log_artifacts(run_id, str(audio_dir), artifact_path="audio")
-    log_figures(client, run_id, rows, examples, fs, out_dir / "figures", model_name)
+        client.log_artifacts(run_id, str(audio_dir), artifact_path=audio_dir.name)
+    if prefix == "test":
+        log_figures(client, run_id, rows, examples, fs, out_dir / "figures", model_name)
     return summary
+
+
+def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
+    """The real-speech check set's features, built on first use; None (with a warning) when it cannot be
+    had, e.g. offline on a fresh machine: a run never fails for want of it."""
+    from rcnn_se.data.realcheck import RealcheckError, ensure_realcheck
+
+    try:
+        root = ensure_realcheck(cfg.realcheck.root, cfg.data.cache_dir)
+    except RealcheckError as exc:
+        log.warning("realcheck skipped: %s", exc)
+        return None
+    return build_cache(scan_split(root, "test"), stft, cfg.data.cache_dir)
 
 
 def log_figures(
@@ -232,4 +256,8 @@ def run(cfg: DictConfig) -> float | None:
                 fit(cfg, system, datamodule, run_id, out_dir, resume_from)
             model = str(choices.get("model"))
             summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, model, pool)
+            checks = realcheck_cache(cfg, datamodule.stft) if cfg.realcheck.enabled else None
+            if checks is not None:
+                test(cfg, system, checks, run_id, out_dir, model, pool, prefix="realcheck")
+            client.set_tag(run_id, "rcnn_se.realcheck", "scored" if checks is not None else "skipped")
     return summary.get(metric) if metric else None

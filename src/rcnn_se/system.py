@@ -1,11 +1,14 @@
 """The LightningModule: a magnitude-domain enhancer trained with MSE (paper, section II).
 
-The network sees (optionally log-compressed) magnitudes; `enhance_magnitude` is the one path from a noisy
-magnitude to an estimate, shared by validation, test evaluation, the enhance CLI and export.
+The network sees (optionally log-compressed) magnitudes. `SpectralEnhancer` is the one path from a noisy
+magnitude to an estimate (compress -> network -> decompress -> gain floor), shared by test evaluation, the
+enhance CLI, export and the fast CPU path. Training and validation losses compare the network's output with
+the clean target in the network's domain, over real frames only (zero padding is masked out).
 """
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +21,48 @@ from rcnn_se.data.features import StftConfig, compress, decompress
 from rcnn_se.models.spectral_cnn import model_size_mb, parameter_count
 
 
+class SpectralEnhancer(nn.Module):
+    """Noisy magnitude [B, 1, F, T] -> enhanced magnitude: compress, network, decompress, gain bounds.
+
+    The effective gain Ŝ/Y is kept within [`gain_floor_db`, `gain_ceiling_db`] in every bin, as classic
+    enhancers bound their gains: a network's over-suppression would otherwise dig holes into speech that
+    listeners (and PESQ, LLR) punish far more than a little residual noise, and a gain above 0 dB can only
+    add noise when the noisy phase is reused. None switches a bound off.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        kind: str = "log1p",
+        gain_floor_db: float | None = None,
+        gain_ceiling_db: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.network, self.kind = network, kind
+        self.floor = 0.0 if gain_floor_db is None else 10 ** (gain_floor_db / 20)
+        self.ceiling = None if gain_ceiling_db is None else 10 ** (gain_ceiling_db / 20)
+
+    def to_network(self, noisy_mag: torch.Tensor) -> torch.Tensor:
+        return compress(noisy_mag, self.kind)
+
+    def from_network(self, values: torch.Tensor, noisy_mag: torch.Tensor) -> torch.Tensor:
+        mag = decompress(values, self.kind)
+        if self.ceiling is not None:
+            mag = torch.minimum(mag, self.ceiling * noisy_mag)
+        return torch.maximum(mag, self.floor * noisy_mag) if self.floor > 0 else mag
+
+    def forward(self, noisy_mag: torch.Tensor) -> torch.Tensor:
+        return self.from_network(self.network(self.to_network(noisy_mag)), noisy_mag)
+
+
+def masked_mse(estimate: torch.Tensor, target: torch.Tensor, valid_frames: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the first `valid_frames[b]` frames of each item [B, 1, F, T]."""
+    frames = torch.arange(estimate.shape[-1], device=estimate.device)
+    mask = (frames[None, :] < valid_frames[:, None]).to(estimate.dtype)[:, None, None, :]
+    squared = (estimate.float() - target.float()) ** 2 * mask
+    return squared.sum() / (mask.sum() * estimate.shape[-2]).clamp_min(1.0)
+
+
 class EnhancementSystem(L.LightningModule):
     def __init__(
         self,
@@ -26,15 +71,24 @@ class EnhancementSystem(L.LightningModule):
         compress: str = "log1p",
         model_config: dict | None = None,
         stft: dict | None = None,
+        gain_floor_db: float | None = None,
+        scheduler: dict | None = None,
+        gain_ceiling_db: float | None = None,
     ) -> None:
-        """`model_config` and `stft` ride along in every checkpoint, so `from_checkpoint` can rebuild the
-        network and its front end without the Hydra config that trained it."""
+        """`model_config`, `stft` and the gain bounds ride along in every checkpoint, so `from_checkpoint`
+        can rebuild the network and its front end without the Hydra config that trained it. `scheduler`
+        holds a partial learning-rate scheduler (`scheduler`) and Lightning's `interval`/`monitor`."""
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "optimizer"], logger=False)
+        self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"], logger=False)
         self.model = model
         self.optimizer_factory = optimizer
+        self.scheduler_config = scheduler
         self.compress = compress
-        self.loss = nn.MSELoss()
+        self.gain_floor_db, self.gain_ceiling_db = gain_floor_db, gain_ceiling_db
+
+    def enhancer(self) -> SpectralEnhancer:
+        """The deployable path around this system's network (shared weights, no trainer attached)."""
+        return SpectralEnhancer(self.model, self.compress, self.gain_floor_db, self.gain_ceiling_db)
 
     @property
     def stft_config(self) -> StftConfig:
@@ -50,11 +104,16 @@ class EnhancementSystem(L.LightningModule):
 
     def enhance_magnitude(self, noisy_mag: torch.Tensor) -> torch.Tensor:
         """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, in the linear domain."""
-        return decompress(self(compress(noisy_mag, self.compress)), self.compress)
+        return self.enhancer()(noisy_mag)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        noisy, clean = batch
-        loss = self.loss(self(compress(noisy, self.compress)), compress(clean, self.compress))
+    def on_fit_start(self) -> None:
+        # oneDNN runs convolutions natively in channels-last: 1.3-1.5x faster training steps on CPU.
+        self.model.to(memory_format=torch.channels_last)
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        noisy, clean, valid = batch
+        x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
+        loss = masked_mse(self(x), compress(clean, self.compress), valid)
         self.log(
             f"{stage}/loss",
             loss,
@@ -71,10 +130,20 @@ class EnhancementSystem(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise ValueError("no optimizer configured: set the optimizer config group (adam, sgd, adagrad)")
-        return self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if not self.scheduler_config or self.scheduler_config.get("scheduler") is None:
+            return optimizer
+        factory = self.scheduler_config["scheduler"]
+        extra = {}
+        if "total_steps" in inspect.signature(getattr(factory, "func", factory)).parameters:
+            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)  # one-cycle spans the run
+        scheduler = {"scheduler": factory(optimizer, **extra), "interval": self.scheduler_config["interval"]}
+        if self.scheduler_config.get("monitor"):
+            scheduler["monitor"] = self.scheduler_config["monitor"]
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> EnhancementSystem:
@@ -93,6 +162,8 @@ class EnhancementSystem(L.LightningModule):
             hparams["compress"],
             hparams["model_config"],
             hparams.get("stft"),
+            hparams.get("gain_floor_db"),
+            gain_ceiling_db=hparams.get("gain_ceiling_db"),
         )
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()

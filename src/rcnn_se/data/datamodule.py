@@ -20,7 +20,8 @@ from rcnn_se.data.features import StftConfig
 
 
 class SegmentDataset(Dataset):
-    """(noisy, clean) magnitude segments [1, F, L], tiling each utterance; the last tile is zero-padded."""
+    """(noisy, clean, valid frames) with magnitude segments [1, F, L] tiling each utterance; the last tile
+    is zero-padded, and `valid frames` tells the loss how much of it is real."""
 
     def __init__(self, cache: FeatureCache, indices: Sequence[int], segment_frames: int) -> None:
         if segment_frames < 1:
@@ -41,9 +42,14 @@ class SegmentDataset(Dataset):
             mag = np.pad(mag, ((0, 0), (0, self.segment_frames - mag.shape[1])))
         return torch.from_numpy(mag).unsqueeze(0)
 
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, start = self.tiles[k]
-        return self._segment(index, "noisy", start), self._segment(index, "clean", start)
+        valid = min(self.segment_frames, self.cache.items[index].n_frames - start)
+        return (
+            self._segment(index, "noisy", start),
+            self._segment(index, "clean", start),
+            torch.tensor(valid, dtype=torch.long),
+        )
 
 
 class EdinburghDataModule(L.LightningDataModule):

@@ -1,9 +1,14 @@
-"""Synthetic talkers for the demo corpus: espeak-ng voice variants, or a numpy source-filter fallback.
+"""Synthetic talkers for the demo corpus: flite and espeak-ng voice variants, or a numpy fallback.
 
-Each speaker is a seeded set of voice parameters (base variant, pitch, pitch range, speed, formant
-scaling), so speakers differ audibly and reproducibly. espeak-ng's output is brighter than recorded
-speech, so it is tilted down and brought to a realistic level (-26 dBov over active speech) like a studio
+flite's voices awb, rms, slt and kal16 are built from real speakers' recordings (CMU ARCTIC and Kal), so they
+carry a real talker's spectral envelope and prosody; espeak-ng adds many formant-synthesis variants. Each
+speaker is a seeded set of parameters: base voice, speaking pitch and its range, rate, a vocal-tract length
+factor (formants scaled by resampling, so one recorded voice yields male- and female-like talkers) and a
+spectral tilt. Every talker is brought to a realistic level (-26 dBov over active speech) like a studio
 recording.
+
+flite's awb and slt were built from the same CMU ARCTIC speakers whose real recordings the real-speech check
+(`rcnn_se.data.realcheck`) uses, so those two base voices never speak in the training split.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import tempfile
 import threading
 import zlib
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +43,35 @@ WORDS = (
 ).split()
 
 
+FLITE_TRAIN_VOICES = ("rms", "kal16")  # built from real recordings; awb and slt are held out (see above)
+FLITE_TEST_VOICES = ("awb", "slt")
+
+
 @dataclass(frozen=True)
 class Voice:
-    variant: str
-    pitch_range: int  # Hz above the base, through the variant file
-    speed: int  # words per minute
-    formants: tuple[float, float, float, float]  # scale of F0..F3 in percent
-    f0_hz: float  # speaking pitch: the base of espeak-ng's pitch range, the numpy engine's F0
+    variant: str  # espeak-ng variant (m1..f5) or "flite:<voice>"
+    pitch_range: int  # Hz of pitch movement
+    speed: int  # words per minute (espeak-ng); flite scales its own rate by 160 / speed
+    formants: tuple[float, float, float, float]  # espeak-ng: scale of F0..F3 in percent
+    f0_hz: float  # speaking pitch
+    vtl: float = 1.0  # vocal-tract length factor: formants scaled by this (flite voices)
+    tilt_hz: float = 1000.0  # corner of the first-order low-pass tilt: lower is darker
+
+    @property
+    def engine(self) -> str:
+        return "flite" if self.variant.startswith("flite:") else "espeak"
+
+
+def describe(voice: Voice) -> str:
+    """One line a person can read in the corpus manifest."""
+    base = voice.variant if voice.engine == "flite" else f"espeak:{voice.variant}"
+    return (
+        f"{base} f0={voice.f0_hz:.0f}Hz vtl={voice.vtl:.2f} rate={voice.speed}wpm tilt={voice.tilt_hz:.0f}Hz"
+    )
 
 
 def make_voice(rng: np.random.Generator) -> Voice:
+    """An espeak-ng talker (its spectrum is bright, so it always gets a darker tilt)."""
     variant = BASE_VARIANTS[int(rng.integers(len(BASE_VARIANTS)))]
     female = variant.startswith("f")
     return Voice(
@@ -55,7 +80,43 @@ def make_voice(rng: np.random.Generator) -> Voice:
         speed=int(rng.integers(135, 185)),
         formants=tuple(float(v) for v in rng.uniform(88, 114, size=4)),
         f0_hz=float(rng.uniform(170, 250) if female else rng.uniform(85, 150)),
+        tilt_hz=float(rng.uniform(700, 1400)),
     )
+
+
+def make_flite_voice(rng: np.random.Generator, base: str, female: bool) -> Voice:
+    """A flite talker; a female-like one has a shorter vocal tract (formants up 12-22 %), higher pitch."""
+    vtl = float(rng.uniform(1.12, 1.22) if female else rng.uniform(0.92, 1.06))
+    return Voice(
+        variant=f"flite:{base}",
+        pitch_range=int(rng.integers(10, 35)),
+        speed=int(rng.integers(140, 185)),
+        formants=(100.0, 100.0, 100.0, 100.0),
+        f0_hz=float(rng.uniform(175, 240) if female else rng.uniform(90, 145)),
+        vtl=vtl,
+        tilt_hz=float(rng.uniform(2500, 6000)),
+    )
+
+
+def speaker_voices(
+    rng: np.random.Generator, n: int, flite_bases: tuple[str, ...], flite: bool
+) -> list[Voice]:
+    """`n` distinct talkers, alternating male and female: two in three from flite's recorded voices when
+    flite is installed, the rest espeak-ng variants."""
+    voices = []
+    for k in range(n):
+        female = k % 2 == 1
+        if flite and k % 3 != 2:
+            voices.append(make_flite_voice(rng, flite_bases[(k // 2) % len(flite_bases)], female))
+        else:
+            voice = make_voice(rng)
+            variants = [v for v in BASE_VARIANTS if v.startswith("f" if female else "m")]
+            lo, hi = (170, 250) if female else (85, 150)
+            voices.append(
+                Voice(variants[int(rng.integers(len(variants)))], voice.pitch_range, voice.speed,
+                      voice.formants, float(rng.uniform(lo, hi)), 1.0, voice.tilt_hz)
+            )  # fmt: skip
+    return voices
 
 
 def sentence(rng: np.random.Generator, seconds: float) -> str:
@@ -63,9 +124,10 @@ def sentence(rng: np.random.Generator, seconds: float) -> str:
     return " ".join(WORDS[int(i)] for i in rng.integers(len(WORDS), size=n_words))
 
 
-def tilt_and_level(x: np.ndarray, sr: int, level_db: float = -26.0) -> np.ndarray:
-    """First-order low-pass tilt (about -6 dB/octave above 1 kHz) and active-speech level normalisation."""
-    pole = math.exp(-2 * math.pi * 1000 / sr)
+def tilt_and_level(x: np.ndarray, sr: int, level_db: float = -26.0, corner_hz: float = 1000.0) -> np.ndarray:
+    """First-order low-pass tilt (about -6 dB/octave above `corner_hz`) and active-speech level
+    normalisation."""
+    pole = math.exp(-2 * math.pi * min(corner_hz, 0.45 * sr) / sr)
     y = lfilter([1 - pole], [1, -pole], x)
     rms = math.sqrt(active_power(y, sr)) or 1.0
     return (y * (10 ** (level_db / 20) / rms)).astype(np.float32)
@@ -134,7 +196,47 @@ class EspeakTalker:
             subprocess.run([*cmd, "-w", out.name, text], check=True, capture_output=True)
             x, rate = sf.read(out.name, dtype="float64")
         g = math.gcd(sr, rate)
-        return tilt_and_level(resample_poly(x, sr // g, rate // g), sr)
+        return tilt_and_level(resample_poly(x, sr // g, rate // g), sr, corner_hz=voice.tilt_hz)
+
+
+def _resample_ratio(x: np.ndarray, ratio: float) -> np.ndarray:
+    """Resample by an arbitrary ratio (output length ~ len(x) * ratio) through a close rational."""
+    frac = Fraction(ratio).limit_denominator(200)
+    return resample_poly(x, frac.numerator, frac.denominator)
+
+
+class FliteTalker:
+    """flite for its recorded-voice talkers, espeak-ng for the rest (a corpus mixes both)."""
+
+    def __init__(self) -> None:
+        exe = shutil.which("flite")
+        if exe is None:
+            raise RuntimeError("flite not found on PATH (apt-get install flite), or use engine='espeak'")
+        self.exe = exe
+        self._espeak: EspeakTalker | None = None
+        self._lock = threading.Lock()
+
+    def _espeak_talker(self) -> EspeakTalker:
+        with self._lock:
+            if self._espeak is None:
+                self._espeak = EspeakTalker()
+            return self._espeak
+
+    def say(self, text: str, voice: Voice, sr: int) -> np.ndarray:
+        if voice.engine == "espeak":
+            return self._espeak_talker().say(text, voice, sr)
+        # Formants scale by `vtl` when the waveform is played `vtl` times faster, so synthesize slower and
+        # lower by that factor first: duration and pitch come out as asked.
+        stretch = 160 / voice.speed * voice.vtl
+        with tempfile.NamedTemporaryFile(suffix=".wav") as out:
+            cmd = [self.exe, "-voice", voice.variant.removeprefix("flite:")]
+            cmd += ["--setf", f"duration_stretch={stretch:.3f}"]
+            cmd += ["--setf", f"int_f0_target_mean={voice.f0_hz / voice.vtl:.1f}"]
+            cmd += ["--setf", f"int_f0_target_stddev={voice.pitch_range / voice.vtl:.1f}"]
+            subprocess.run([*cmd, "-t", text, "-o", out.name], check=True, capture_output=True)
+            x, rate = sf.read(out.name, dtype="float64")
+        x = _resample_ratio(x, sr / (rate * voice.vtl))
+        return tilt_and_level(x, sr, corner_hz=voice.tilt_hz)
 
 
 # Vowel formants (Hz) of an adult male voice: a small, well-known table (Peterson & Barney style values).
@@ -173,10 +275,22 @@ class NumpyTalker:
         return out
 
 
+ENGINES = ("auto", "flite", "espeak", "numpy")
+
+
+def resolve_engine(engine: str) -> str:
+    """'auto' prefers flite with espeak-ng (both installed), then espeak-ng alone, then numpy."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}: expected one of {ENGINES}")
+    if engine != "auto":
+        return engine
+    if shutil.which("flite") and shutil.which("espeak-ng"):
+        return "flite"
+    return "espeak" if shutil.which("espeak-ng") else "numpy"
+
+
 def talker(engine: str):
-    """'auto' prefers espeak-ng and falls back to numpy when espeak-ng is not installed."""
-    if engine == "espeak" or (engine == "auto" and shutil.which("espeak-ng")):
-        return EspeakTalker()
-    if engine in ("numpy", "auto"):
-        return NumpyTalker()
-    raise ValueError(f"engine={engine!r}: expected 'auto', 'espeak' or 'numpy'")
+    resolved = resolve_engine(engine)
+    if resolved == "flite":
+        return FliteTalker()
+    return EspeakTalker() if resolved == "espeak" else NumpyTalker()

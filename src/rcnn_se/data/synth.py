@@ -26,16 +26,39 @@ import numpy as np
 
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
-from rcnn_se.data.noises import TRAIN_NOISES, Noise, make_babble, unseen_noises
-from rcnn_se.data.speech import active_power, make_voice, sentence, talker
+from rcnn_se.data.noises import Noise, training_noises, unseen_noises
+from rcnn_se.data.speech import (
+    ENGINES,
+    FLITE_TEST_VOICES,
+    FLITE_TRAIN_VOICES,
+    Voice,
+    active_power,
+    describe,
+    resolve_engine,
+    sentence,
+    speaker_voices,
+    talker,
+)
 
 TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
 TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
-TEST_NOISES = ("babble", "cafe", "street", "office", "bus")
+TRAIN_NOISE_TYPES = (
+    "ssn",
+    "babble",
+    "kitchen",
+    "washing",
+    "meeting",
+    "station",
+    "car",
+    "metro",
+    "traffic",
+    "river",
+)
+TEST_NOISE_TYPES = ("living", "office", "bus", "cafe", "psquare")
 log = logging.getLogger(__name__)
 MANIFEST = "demo_manifest.json"
-GENERATOR_VERSION = 3  # bump when the generated audio changes, so stale corpora are rebuilt
-N_BABBLE_TALKERS = 6
+GENERATOR_VERSION = 4  # bump when the generated audio changes, so stale corpora are rebuilt
+N_BABBLE_TALKERS = 8
 # A recording-room noise floor 60 dB under the speech: digital silence does not occur in recorded speech,
 # and it would make LLR (hence CSIG/COVL) and PESQ misbehave on pauses.
 FLOOR = 10 ** (-60 / 20)
@@ -47,13 +70,16 @@ class DemoCorpusError(RuntimeError):
 
 @dataclass(frozen=True)
 class DemoSpec:
-    n_train_speakers: int = 6
+    n_train_speakers: int = 28
     n_test_speakers: int = 2
-    per_condition: int = 1  # sentences per (noise, SNR) per speaker; the real corpus has about 10
+    per_condition: int = (
+        1  # test: sentences per (noise, SNR) per test speaker, as in the real test set's design
+    )
+    train_per_speaker: int = 12  # training sentences per speaker; (noise, SNR) conditions cycle over them
     sample_rate: int = 48000
     seed: int = 0
     min_seconds: float = 1.5
-    max_seconds: float = 3.0
+    max_seconds: float = 3.5
 
 
 def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,21 +92,43 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[n
 
 
 def _plan(spec: DemoSpec, rng: np.random.Generator) -> list[tuple[str, str, str, float, int]]:
-    """(split, uid, noise, snr, speaker index) for every utterance, each speaker covering each condition."""
+    """(split, uid, noise, snr, speaker index) for every utterance.
+
+    Training conditions cycle over all speakers' sentences, so every (noise, SNR) pair is equally common
+    and each speaker meets many of them; each test speaker covers every test condition `per_condition`
+    times, as in the real test set.
+    """
     plan = []
-    for split, first, count, noises, snrs in (
-        ("train", 301, spec.n_train_speakers, tuple(TRAIN_NOISES), TRAIN_SNRS),
-        ("test", 901, spec.n_test_speakers, TEST_NOISES, TEST_SNRS),
-    ):
-        for s in range(count):
-            conditions = [(n, snr) for n in noises for snr in snrs] * spec.per_condition
-            order = rng.permutation(len(conditions))
-            for idx, k in enumerate(order, start=1):
-                noise, snr = conditions[k]
-                plan.append(
-                    (split, f"p{first + s}_{idx:03d}", noise, snr, s if split == "train" else 1000 + s)
-                )
+    grid = [(n, snr) for n in TRAIN_NOISE_TYPES for snr in TRAIN_SNRS]
+    slots = [grid[k % len(grid)] for k in rng.permutation(spec.n_train_speakers * spec.train_per_speaker)]
+    for s in range(spec.n_train_speakers):
+        for idx in range(spec.train_per_speaker):
+            noise, snr = slots[s * spec.train_per_speaker + idx]
+            plan.append(("train", f"p{301 + s}_{idx + 1:03d}", noise, snr, s))
+    for s in range(spec.n_test_speakers):
+        conditions = [(n, snr) for n in TEST_NOISE_TYPES for snr in TEST_SNRS] * spec.per_condition
+        for idx, k in enumerate(rng.permutation(len(conditions)), start=1):
+            noise, snr = conditions[k]
+            plan.append(("test", f"p{901 + s}_{idx:03d}", noise, snr, 1000 + s))
     return plan
+
+
+def _voices(spec: DemoSpec, engine: str) -> tuple[dict[int, Voice], list[Voice], list[Voice]]:
+    """Speakers by plan index, then training and test babble talkers: four disjoint sets of voices."""
+    rng = np.random.default_rng([spec.seed, 1])
+    flite = engine == "flite"
+    train = speaker_voices(rng, spec.n_train_speakers + N_BABBLE_TALKERS, FLITE_TRAIN_VOICES, flite)
+    test = speaker_voices(rng, spec.n_test_speakers + N_BABBLE_TALKERS, FLITE_TEST_VOICES, flite)
+    speakers = {s: train[s] for s in range(spec.n_train_speakers)}
+    speakers |= {1000 + s: test[s] for s in range(spec.n_test_speakers)}
+    return speakers, train[spec.n_train_speakers :], test[spec.n_test_speakers :]
+
+
+def _babble_talk(speaker, voices: list[Voice], rng: np.random.Generator, sr: int) -> list[np.ndarray]:
+    """About 8 s of running speech per babble talker."""
+    texts = [" ".join(sentence(rng, 2.5) for _ in range(3)) for _ in voices]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda tv: speaker.say(tv[0], tv[1], sr), zip(texts, voices, strict=True)))
 
 
 def test_noise_bank(spec: DemoSpec, engine: str = "auto") -> dict[str, Noise]:
@@ -89,38 +137,31 @@ def test_noise_bank(spec: DemoSpec, engine: str = "auto") -> dict[str, Noise]:
     `rcnn-se make-realcheck` mixes real speech with these same noises, so the real-speech check differs from
     the demo test set in its speech only.
     """
-    rng = np.random.default_rng([spec.seed, 7])
-    voices = [make_voice(rng) for _ in range(N_BABBLE_TALKERS)]
-    text = " ".join(sentence(rng, 3.0) for _ in range(6))
-    speaker = talker(engine)
-    talks = [speaker.say(text, v, spec.sample_rate) for v in voices]
-    return unseen_noises(make_babble(talks))
+    engine = resolve_engine(engine)
+    _, _, test_babble = _voices(spec, engine)
+    talks = _babble_talk(talker(engine), test_babble, np.random.default_rng([spec.seed, 3]), spec.sample_rate)
+    return unseen_noises(talks)
 
 
-def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
+def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, dict]:
     rng = np.random.default_rng(spec.seed)
-    voices = {
-        key: make_voice(rng)
-        for key in [*range(spec.n_train_speakers), *range(1000, 1000 + spec.n_test_speakers)]
-    }
-    babble_voices = [make_voice(rng) for _ in range(N_BABBLE_TALKERS)]
+    voices, train_babble, _ = _voices(spec, engine)
     plan = _plan(spec, rng)
     seconds = rng.uniform(spec.min_seconds, spec.max_seconds, len(plan))
     texts = [sentence(rng, s) for s in seconds]
     noise_seeds = rng.integers(0, 2**32, len(plan))
     sr = spec.sample_rate
     speaker = talker(engine)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # espeak-ng runs in subprocesses
-        babble_talks = list(
-            pool.map(lambda v: speaker.say(" ".join(texts[:6]), v, sr), babble_voices)  # long, varied talk
-        )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # the engines run in subprocesses
         speech = list(
             pool.map(lambda item: speaker.say(texts[item[0]], voices[item[1][4]], sr), enumerate(plan))
         )
-    noises = {**TRAIN_NOISES, **unseen_noises(make_babble(babble_talks))}
+    noises = training_noises(_babble_talk(speaker, train_babble, np.random.default_rng([spec.seed, 2]), sr))
+    noises |= test_noise_bank(spec, engine)
     logs: dict[str, list[str]] = {"train": [], "test": []}
     for (split, uid, noise, snr, _), clean, seed in zip(plan, speech, noise_seeds, strict=True):
         noise_rng = np.random.default_rng(int(seed))
+        # Leading and trailing pauses as in read-speech recordings; the room floor fills them.
         pad = [np.zeros(int(sr * noise_rng.uniform(0.1, 0.3))) for _ in range(2)]
         clean = np.concatenate([pad[0], clean, pad[1]])
         clean = clean + noise_rng.standard_normal(len(clean)) * np.sqrt(active_power(clean, sr)) * FLOOR
@@ -131,16 +172,15 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, int]:
         logs[split].append(f"{uid} {noise} {snr:g}")
     for split, lines in logs.items():
         (tmp / SPLITS[split][2]).write_text("\n".join(sorted(lines)) + "\n")
-    return {split: len(lines) for split, lines in logs.items()}
+    speakers = {uid.split("_")[0]: voices[s] for _, uid, _, _, s in plan}
+    return {
+        "counts": {split: len(lines) for split, lines in logs.items()},
+        "speakers": {name: describe(voice) for name, voice in sorted(speakers.items())},
+    }
 
 
 def _manifest(spec: DemoSpec, engine: str) -> dict:
-    resolved = (
-        "espeak"
-        if engine == "auto" and shutil.which("espeak-ng")
-        else ("numpy" if engine == "auto" else engine)
-    )
-    return {"spec": asdict(spec), "engine": resolved, "generator": GENERATOR_VERSION}
+    return {"spec": asdict(spec), "engine": resolve_engine(engine), "generator": GENERATOR_VERSION}
 
 
 def _existing(root: Path) -> dict | None:
@@ -172,8 +212,8 @@ def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engin
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         start = time.perf_counter()
-        counts = _build(tmp, spec, wanted["engine"])
-        manifest = {**wanted, "counts": counts, "seconds_to_generate": round(time.perf_counter() - start, 2)}
+        built = _build(tmp, spec, wanted["engine"])
+        manifest = {**wanted, **built, "seconds_to_generate": round(time.perf_counter() - start, 2)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
         try:
             if root.exists():
@@ -200,11 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-speakers", type=int, default=defaults.n_train_speakers)
     parser.add_argument("--test-speakers", type=int, default=defaults.n_test_speakers)
     parser.add_argument("--per-condition", type=int, default=defaults.per_condition)
+    parser.add_argument("--train-per-speaker", type=int, default=defaults.train_per_speaker)
     parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--engine", choices=("auto", "espeak", "numpy"), default="auto")
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
     args = parser.parse_args(argv)
-    spec = DemoSpec(args.train_speakers, args.test_speakers, args.per_condition, args.sample_rate, args.seed)
+    spec = DemoSpec(
+        args.train_speakers,
+        args.test_speakers,
+        args.per_condition,
+        args.train_per_speaker,
+        args.sample_rate,
+        args.seed,
+    )
     try:
         root = generate_demo_corpus(args.root, spec, engine=args.engine)
     except DemoCorpusError as exc:

