@@ -54,6 +54,8 @@ def build_system(cfg: DictConfig) -> EnhancementSystem:
         model_config=OmegaConf.to_container(cfg.model, resolve=True),
         stft=OmegaConf.to_container(cfg.data.stft, resolve=True),
         gain_floor_db=cfg.get("gain_floor_db"),
+        gain_ceiling_db=cfg.get("gain_ceiling_db"),
+        underestimate_weight=float(cfg.get("underestimate_weight", 1.0)),
         scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
     )
 

@@ -55,12 +55,22 @@ class SpectralEnhancer(nn.Module):
         return self.from_network(self.network(self.to_network(noisy_mag)), noisy_mag)
 
 
-def masked_mse(estimate: torch.Tensor, target: torch.Tensor, valid_frames: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the first `valid_frames[b]` frames of each item [B, 1, F, T]."""
+def masked_mse(
+    estimate: torch.Tensor, target: torch.Tensor, valid_frames: torch.Tensor, under_weight: float = 1.0
+) -> torch.Tensor:
+    """Mean squared error over the first `valid_frames[b]` frames of each item [B, 1, F, T].
+
+    `under_weight` > 1 counts an estimate below the target (speech removed) that many times more than one
+    above it (noise left): intelligibility suffers more from lost speech than from residual noise.
+    """
     frames = torch.arange(estimate.shape[-1], device=estimate.device)
-    mask = (frames[None, :] < valid_frames[:, None]).to(estimate.dtype)[:, None, None, :]
-    squared = (estimate.float() - target.float()) ** 2 * mask
-    return squared.sum() / (mask.sum() * estimate.shape[-2]).clamp_min(1.0)
+    mask = (frames[None, :] < valid_frames[:, None]).to(torch.float32)[:, None, None, :]
+    error = estimate.float() - target.float()
+    if under_weight != 1.0:
+        mask = mask * torch.where(error < 0, under_weight, 1.0)
+    squared = error**2 * mask
+    real = (frames[None, :] < valid_frames[:, None]).sum()
+    return squared.sum() / (real * estimate.shape[-2]).clamp_min(1.0)
 
 
 class EnhancementSystem(L.LightningModule):
@@ -74,6 +84,7 @@ class EnhancementSystem(L.LightningModule):
         gain_floor_db: float | None = None,
         scheduler: dict | None = None,
         gain_ceiling_db: float | None = None,
+        underestimate_weight: float = 1.0,
     ) -> None:
         """`model_config`, `stft` and the gain bounds ride along in every checkpoint, so `from_checkpoint`
         can rebuild the network and its front end without the Hydra config that trained it. `scheduler`
@@ -85,6 +96,7 @@ class EnhancementSystem(L.LightningModule):
         self.scheduler_config = scheduler
         self.compress = compress
         self.gain_floor_db, self.gain_ceiling_db = gain_floor_db, gain_ceiling_db
+        self.underestimate_weight = underestimate_weight
 
     def enhancer(self) -> SpectralEnhancer:
         """The deployable path around this system's network (shared weights, no trainer attached)."""
@@ -113,7 +125,7 @@ class EnhancementSystem(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         noisy, clean, valid = batch
         x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
-        loss = masked_mse(self(x), compress(clean, self.compress), valid)
+        loss = masked_mse(self(x), compress(clean, self.compress), valid, self.underestimate_weight)
         self.log(
             f"{stage}/loss",
             loss,

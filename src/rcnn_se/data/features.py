@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-COMPRESSIONS = ("none", "log1p")
+COMPRESSIONS = ("none", "log1p", "log")
+LOG_KNEE = 0.01  # "log": log1p(magnitude / LOG_KNEE), logarithmic down to ~40 dB under speech peaks
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,17 @@ def with_phase_of(magnitude: torch.Tensor, reference: torch.Tensor) -> torch.Ten
 
 
 def compress(magnitude: torch.Tensor, kind: str) -> torch.Tensor:
-    """Map magnitudes to the network's domain; log1p tames the dynamic range while staying >= 0."""
+    """Map magnitudes to the network's domain; both logs tame the dynamic range while staying >= 0.
+
+    log1p is linear below magnitude 1, where at speech level (-26 dBov) most bins above 1 kHz lie, so its
+    loss barely sees them; "log" moves that knee down to LOG_KNEE so it weighs every band alike.
+    """
     if kind == "none":
         return magnitude
     if kind == "log1p":
         return torch.log1p(magnitude)
+    if kind == "log":
+        return torch.log1p(magnitude / LOG_KNEE)
     raise ValueError(f"features.compress={kind!r}: expected one of {COMPRESSIONS}")
 
 
@@ -93,4 +100,6 @@ def decompress(values: torch.Tensor, kind: str) -> torch.Tensor:
         return values
     if kind == "log1p":
         return (torch.exp(values) - 1.0).clamp_min(0.0)  # not expm1: ONNX has no such operator
+    if kind == "log":
+        return (torch.exp(values) - 1.0).clamp_min(0.0) * LOG_KNEE
     raise ValueError(f"features.compress={kind!r}: expected one of {COMPRESSIONS}")

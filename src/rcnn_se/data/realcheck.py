@@ -198,16 +198,21 @@ def _wanted(seed: int, engine: str) -> dict:
             "noise_generator": GENERATOR_VERSION}  # fmt: skip
 
 
+def _is_current(root: Path, wanted: dict) -> bool:
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        return False
+    found = json.loads(manifest.read_text())
+    return {k: found.get(k) for k in wanted} == wanted
+
+
 def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, engine: str = "auto") -> Path:
     """Build the check set at `root`; an up-to-date one is left as it is, an outdated one is replaced."""
     root, cache_dir = Path(root), Path(cache_dir)
     wanted = _wanted(seed, engine)
-    manifest = root / MANIFEST
-    if manifest.is_file():
-        found = json.loads(manifest.read_text())
-        if {k: found.get(k) for k in wanted} == wanted:
-            return root
-    elif root.exists() and any(root.iterdir()):
+    if _is_current(root, wanted):
+        return root
+    if root.exists() and any(root.iterdir()) and not (root / MANIFEST).is_file():
         raise RealcheckError(f"{root}: exists and is not a real-speech check set (no {MANIFEST})")
     clips, skipped = fetch_clips(cache_dir)
     if not clips:
@@ -221,13 +226,15 @@ def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, e
         seconds = sum(len(c) for cs in clips.values() for c in cs) / SAMPLE_RATE
         info = {**wanted, "skipped": skipped, "utterances": len(lines), "speech_seconds": round(seconds, 1)}
         (tmp / MANIFEST).write_text(json.dumps(info, indent=2))
+        if _is_current(root, wanted):  # a concurrent job finished the same set first: keep theirs
+            return root
         stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
         if root.exists():
             os.replace(root, stale)  # our own outdated set: reproducible, so replacing it loses nothing
         try:
             os.replace(tmp, root)
-        except OSError:  # a concurrent job finished first: its set is built from the same sources
-            if not (root / MANIFEST).is_file():
+        except OSError:
+            if not _is_current(root, wanted):
                 raise
         shutil.rmtree(stale, ignore_errors=True)
     finally:
