@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+
+from rcnn_se.evaluate import read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -70,7 +73,14 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
         assert p["optimizer.lr"] == "0.0005" and p["data.stft.n_fft"] == "512"
         for key in ("test/nr", "test/sd", "test/pesq_wb", "test/stoi", "test/si_sdr", "train/loss_epoch"):
             assert key in m, f"{key} missing from {sorted(m)[:20]}"
-        assert 0.0 <= m["test/sd"] and m["test/nr"] <= 1.0
+        rows = read_rows(Path(client.download_artifacts(run.info.run_id, "evaluation/test_utterances.csv")))
+        assert m["test/nr"] == pytest.approx(np.mean([r["nr"] for r in rows]), abs=1e-9)
+        assert m["test/n_utterances"] == len(rows) == 4
+        for r in rows:  # the logged dB forms are the fractions' own
+            assert r["sd_db"] == pytest.approx(10 * np.log10(max(r["sd"], 1e-12)), abs=1e-6)
+            assert r["nr_db"] == pytest.approx(-10 * np.log10(max(1 - r["nr"], 1e-12)), abs=1e-6)
+        assert run.data.tags["rcnn_se.realcheck"] == "scored" and "realcheck/pesq_wb" in m
+        assert m["realcheck/n_utterances"] == 4 and m["train/epochs_trained"] == 1
         assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
         assert m["model/parameters"] > 0
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
