@@ -26,9 +26,10 @@ def test_help_lists_commands_and_unknown_command_fails() -> None:
 def test_make_demo_corpus_and_refuse_foreign_folder(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     out = rcnn_se("make-demo-corpus", "--root", str(root), "--train-speakers", "1", "--test-speakers", "1",
-                  "--sample-rate", "16000")  # fmt: skip
+                  "--train-per-speaker", "5", "--sample-rate", "16000")  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert len((root / "log_trainset_28spk.txt").read_text().splitlines()) == 40
+    assert len((root / "log_trainset_28spk.txt").read_text().splitlines()) == 5
+    assert len(list((root / "noisy_trainset_28spk_wav").glob("*.wav"))) == 5
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")

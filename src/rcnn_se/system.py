@@ -123,7 +123,9 @@ class EnhancementSystem(L.LightningModule):
         self.model.to(memory_format=torch.channels_last)
 
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
-        noisy, clean, valid = batch
+        noisy, clean = batch[0], batch[1]
+        # (noisy, clean) batches from a user's own dataset carry no padding: every frame counts.
+        valid = batch[2] if len(batch) > 2 else torch.full((len(noisy),), noisy.shape[-1], device=noisy.device)
         x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
         loss = masked_mse(self(x), compress(clean, self.compress), valid, self.underestimate_weight)
         self.log(
