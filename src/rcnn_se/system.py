@@ -12,6 +12,7 @@ import inspect
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -73,6 +74,17 @@ def masked_mse(
     return squared.sum() / (real * estimate.shape[-2]).clamp_min(1.0)
 
 
+def build_scheduler(factory: Callable[..., Any], optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """The configured scheduler for this optimizer, given what the config cannot know in advance."""
+    extra: dict[str, Any] = {}
+    accepted = inspect.signature(getattr(factory, "func", factory)).parameters
+    if "total_steps" in accepted:
+        extra["total_steps"] = total_steps  # one-cycle spans the run
+    if "cycle_momentum" in accepted and not {"momentum", "betas"} & set(optimizer.defaults):
+        extra["cycle_momentum"] = False  # Adagrad has no momentum to cycle; the learning rate still cycles
+    return factory(optimizer, **extra)
+
+
 class EnhancementSystem(L.LightningModule):
     def __init__(
         self,
@@ -125,7 +137,8 @@ class EnhancementSystem(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         noisy, clean = batch[0], batch[1]
         # (noisy, clean) batches from a user's own dataset carry no padding: every frame counts.
-        valid = batch[2] if len(batch) > 2 else torch.full((len(noisy),), noisy.shape[-1], device=noisy.device)
+        frames = torch.full((len(noisy),), noisy.shape[-1], device=noisy.device)
+        valid = batch[2] if len(batch) > 2 else frames
         x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
         loss = masked_mse(self(x), compress(clean, self.compress), valid, self.underestimate_weight)
         self.log(
@@ -150,11 +163,11 @@ class EnhancementSystem(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if not self.scheduler_config or self.scheduler_config.get("scheduler") is None:
             return optimizer
-        factory = self.scheduler_config["scheduler"]
-        extra = {}
-        if "total_steps" in inspect.signature(getattr(factory, "func", factory)).parameters:
-            extra["total_steps"] = int(self.trainer.estimated_stepping_batches)  # one-cycle spans the run
-        scheduler = {"scheduler": factory(optimizer, **extra), "interval": self.scheduler_config["interval"]}
+        steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = {
+            "scheduler": build_scheduler(self.scheduler_config["scheduler"], optimizer, steps),
+            "interval": self.scheduler_config["interval"],
+        }
         if self.scheduler_config.get("monitor"):
             scheduler["monitor"] = self.scheduler_config["monitor"]
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -55,7 +55,7 @@ class SegmentDataset(Dataset):
 class EdinburghDataModule(L.LightningDataModule):
     def __init__(
         self,
-        root: str,
+        root: str | None,
         cache_dir: str,
         snr: str | float = "all",
         val_speakers: int | list[str] = 1,
@@ -67,6 +67,8 @@ class EdinburghDataModule(L.LightningDataModule):
         demo: dict | None = None,
     ) -> None:
         super().__init__()
+        if not root:
+            raise ValueError("data.root is not set: point it at the corpus (data.root=/data/DS_10283_2791)")
         self.root, self.cache_dir = Path(root), Path(cache_dir)
         self.snr, self.val_speakers = snr, val_speakers
         self.segment_frames, self.batch_size, self.num_workers = segment_frames, batch_size, num_workers
