@@ -108,3 +108,11 @@ def test_foreign_folder_refused_and_other_spec_regenerated(corpus: Path, tmp_pat
     bigger = DemoSpec(n_train_speakers=3, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
     generate_demo_corpus(root, bigger)
     assert len(scan_split(root, "train")) == 60
+
+
+def test_clean_speech_has_a_recording_floor_not_digital_silence(corpus: Path) -> None:
+    for u in scan_split(corpus, "train")[:6]:
+        clean, sr = read_wav(u.clean_path)
+        frames = np.reshape(clean[: len(clean) // 320 * 320] ** 2, (-1, 320)).mean(axis=1)
+        quiet_db = 10 * np.log10(np.quantile(frames, 0.05) / active_power(clean, sr))
+        assert -48.0 < quiet_db < -20.0, f"{u.uid}: quietest frames {quiet_db:.1f} dB under the speech level"

