@@ -155,8 +155,8 @@ def extended(groups: Sequence[ConfigGroup]) -> list[Table]:
     ]
     if real := found_metrics(groups, "realcheck/"):
         rows = metric_rows(labels, groups, [f"realcheck/{m}" for m in real])
-        note = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples) mixed "
-        note += "with the demo test noises at the test SNRs: how the demo results hold on real speech."
+        note = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples) "
+        note += "mixed with the demo test noises at the test SNRs: how the demo results hold on real speech."
         header = ["Model", "Seeds", *(METRICS.get(m, m) for m in real)]
         tables.append(Table("extended_realcheck", "Extended: real-speech check", header, rows, [note]))
     for kind, title, unit in (
