@@ -117,9 +117,9 @@ def _rumble(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 def recording_floor(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """The background of a quiet recording room: microphone hiss between white and pink, plus building rumble.
 
-    Recorded speech never falls to digital silence; its quietest frames sit 20-40 dB under the active speech
-    level (VoiceBank's clean files, the real-speech check set). A model trained on clean targets that are
-    silent between words learns to carve real recordings' pauses and weak consonants out.
+    Recorded speech never falls to digital silence; its quietest frames sit 20-40 dB under the speech level
+    (measured on the real-speech check's close-talk recordings). Clean targets that are silent between words
+    teach a model to carve real recordings' pauses and weak consonants out.
     """
     hiss = _band(_coloured(rng, n, rng.uniform(0.0, 1.2)), sr, 60, None, order=2)
     return _unit(_unit(hiss) + rng.uniform(0.3, 1.0) * _rumble(rng, n, sr))
