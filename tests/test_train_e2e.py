@@ -93,9 +93,12 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
-    train(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
+    proc = train(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
     client = client_for(tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    printed = proc.stdout + proc.stderr  # the job ends with its scores and its run id
+    assert "test: 4 utterances" in printed and "realcheck: 4 utterances" in printed
+    assert f"MLflow run {run.info.run_id}" in printed.split("test: 4 utterances")[-1]
     assert run.data.params["choice.model"] == "wiener" and run.data.metrics["model/parameters"] == 0
     assert "train/loss_epoch" not in run.data.metrics and "test/pesq_wb" in run.data.metrics
 

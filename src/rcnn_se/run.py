@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se import tracking
+from rcnn_se.console import job_report
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
@@ -258,8 +259,10 @@ def run(cfg: DictConfig) -> float | None:
                 fit(cfg, system, datamodule, run_id, out_dir, resume_from)
             model = str(choices.get("model"))
             summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, model, pool)
+            scored = {"test": summary}
             checks = realcheck_cache(cfg, datamodule.stft) if cfg.realcheck.enabled else None
             if checks is not None:
-                test(cfg, system, checks, run_id, out_dir, model, pool, prefix="realcheck")
+                scored["realcheck"] = test(cfg, system, checks, run_id, out_dir, model, pool, "realcheck")
             client.set_tag(run_id, "rcnn_se.realcheck", "scored" if checks is not None else "skipped")
+            log.info("scores of %s:\n%s", model, job_report(scored, run_id, cfg.logger.tracking_uri))
     return summary.get(metric) if metric else None

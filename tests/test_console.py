@@ -1,0 +1,29 @@
+"""The scores a job prints when it ends."""
+
+from __future__ import annotations
+
+from rcnn_se.console import job_report, score_table
+from rcnn_se.evaluate import summarize
+
+
+def rows() -> list[dict[str, float | str]]:
+    return [
+        {"uid": "a", "noise": "bus", "snr": 17.5, "pesq_wb": 3.0, "stoi": 0.96},
+        {"uid": "b", "noise": "bus", "snr": 2.5, "pesq_wb": 1.5, "stoi": 0.90},
+        {"uid": "c", "noise": "cafe", "snr": 2.5, "pesq_wb": 1.7, "stoi": 0.92},
+    ]
+
+
+def test_table_has_the_whole_set_then_each_snr_in_order() -> None:
+    table = score_table(summarize(rows(), prefix="realcheck"), "realcheck").splitlines()
+    assert table[0] == "realcheck: 3 utterances"
+    assert table[1].split() == ["SNR", "PESQ-WB", "STOI"], "only the metrics the summary holds"
+    assert table[2].split() == ["all", "2.067", "0.927"]
+    assert table[3].split() == ["2.5", "dB", "1.600", "0.910"] and table[4].split()[0] == "17.5"
+
+
+def test_report_names_the_run_and_every_scored_set() -> None:
+    scored = {"test": summarize(rows()), "realcheck": summarize(rows(), "realcheck")}
+    report = job_report(scored, "abc123", "URI")
+    assert report.index("test: 3 utterances") < report.index("realcheck: 3 utterances")
+    assert report.splitlines()[-1].startswith("MLflow run abc123 in URI")
