@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import math
 
-COLUMNS = (
-    ("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("csig", "CSIG"), ("cbak", "CBAK"), ("covl", "COVL"),
-    ("si_sdr", "SI-SDR"), ("nr", "NR"), ("sd", "SD"),
-)  # fmt: skip
+from rcnn_se.tables import METRICS
+
+HEADLINE = ("pesq_wb", "stoi", "csig", "cbak", "covl", "si_sdr", "nr", "sd")  # shown as the tables name them
 
 
 def score_table(summary: dict[str, float], prefix: str) -> str:
     """One scored set (`prefix` = test or realcheck) as a fixed-width table: a row for the whole set, then one
     per test SNR, a column for each headline metric the summary holds."""
     snrs = {key.split("/")[1] for key in summary if key.startswith(f"{prefix}/snr_")}
-    columns = [(key, label) for key, label in COLUMNS if f"{prefix}/{key}" in summary]
+    columns = [(key, METRICS[key]) for key in HEADLINE if f"{prefix}/{key}" in summary]
     rows = [("all", f"{prefix}/")]
     rows += [(f"{snr[4:]} dB", f"{prefix}/{snr}/") for snr in sorted(snrs, key=lambda s: float(s[4:]))]
     n = summary.get(f"{prefix}/n_utterances", math.nan)

@@ -138,8 +138,9 @@ def active_power(x: np.ndarray, sr: int) -> float:
     envelope is within 15.9 dB of that very level, with a 200 ms hangover.
 
     SNRs of speech in noise are set against this level by convention. A simpler "frames within 40 dB of the
-    loudest" rule counts a recording's pauses as speech once they carry a room floor 25-40 dB down, which
-    lowers the level by 1-2 dB and so raises every mixed SNR above its label.
+    loudest" rule counts a recording's pauses as speech once they carry a room floor 25-40 dB down: on the
+    demo corpus it read 0.2-0.4 dB low on average and up to 1.7 dB low on single utterances, which were
+    then mixed that much above their SNR label.
     """
     x = np.asarray(x, dtype=np.float64)
     energy = float(np.sum(x**2))
