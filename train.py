@@ -1,6 +1,7 @@
 """Train and evaluate one configuration; `-m` sweeps. See conf/train.yaml and experiments/README.md."""
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -14,10 +15,19 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from rcnn_se.errors import one_line_errors
     from rcnn_se.run import run  # imported late so --help and config errors answer fast
 
-    return run(cfg)
+    with one_line_errors():
+        return run(cfg)
 
 
 if __name__ == "__main__":
+    from rcnn_se.errors import ConfigError
+    from rcnn_se.safety import check_command_line
+
+    try:  # before Hydra builds anything, its own callbacks included
+        check_command_line(sys.argv[1:])
+    except ConfigError as exc:
+        sys.exit(f"Error: {exc}")
     main()

@@ -142,3 +142,103 @@ def test_from_mlflow_run_via_console_script(checkpoint: Path, tmp_path: Path) ->
     assert "RTF" in done.stdout and (tmp_path / "o" / "x_enhanced.wav").is_file()
     missing = subprocess.run([*base, "--run-id", empty], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "has no checkpoint artifact" in missing.stderr
+
+
+def enhance_cli(checkpoint: Path, *args: str) -> int:  # noqa: F811
+    return main([*args, "--checkpoint", str(checkpoint)])
+
+
+def test_colliding_names_keep_every_output(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    """a/same.wav and b/same.wav, clip.wav and clip.flac: four inputs, four distinct outputs."""
+    waves = {}
+    for i, rel in enumerate(["a/same.wav", "b/same.wav", "c/clip.wav", "c/clip.flac"]):
+        path = tmp_path / "in" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        waves[rel] = speechlike(0.4, 16000) * (0.5 + 0.1 * i)
+        import soundfile as sf
+
+        sf.write(str(path), waves[rel], 16000)
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "in" / rel) for rel in waves]
+    assert enhance_cli(checkpoint, *inputs, str(tmp_path / "in" / "a" / "same.wav"), "-o", str(out)) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.wav"))
+    assert written == [
+        "a/same_enhanced.wav",
+        "b/same_enhanced.wav",
+        "c/clip_enhanced.wav",
+        "c/clip_enhanced_2.wav",
+    ]
+    levels = [float(np.abs(read_wav(out / name)[0]).mean()) for name in written]
+    assert len(set(np.round(levels, 6))) == 4, "an output was overwritten by another input's"
+    assert capsys.readouterr().out.count(" -> ") == 4  # the file listed twice is enhanced once
+
+
+def test_output_onto_an_input_is_refused_unless_overwrite(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    write_wav(tmp_path / "x.wav", speechlike(0.5, 16000), 16000)
+    write_wav(tmp_path / "x_enhanced.wav", speechlike(0.5, 16000) * 0.5, 16000)
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.wav")}
+    with pytest.raises(SystemExit) as refused:
+        enhance_cli(
+            checkpoint, str(tmp_path / "x.wav"), str(tmp_path / "x_enhanced.wav"), "-o", str(tmp_path)
+        )
+    assert refused.value.code == 2
+    assert (
+        "x_enhanced.wav: an output would overwrite this input; nothing was written" in capsys.readouterr().err
+    )
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("*.wav")} == before
+    # with --overwrite, x_enhanced.wav is read (as an input) before x's output replaces it
+    code = enhance_cli(
+        checkpoint,
+        str(tmp_path / "x.wav"),
+        str(tmp_path / "x_enhanced.wav"),
+        "-o",
+        str(tmp_path),
+        "--overwrite",
+    )
+    assert code == 0
+    system = EnhancementSystem.from_checkpoint(checkpoint)
+    old, _ = read_wav(tmp_path / "x.wav")
+    expected = enhance_waveform(FastEnhancer(system), old, 16000)
+    np.testing.assert_allclose(read_wav(tmp_path / "x_enhanced.wav")[0], expected, atol=1e-4)
+    assert (tmp_path / "x_enhanced_enhanced.wav").is_file()
+
+
+def test_short_broken_and_truncated_inputs_never_stop_the_batch(
+    checkpoint: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys,
+) -> None:
+    write_wav(tmp_path / "tiny.wav", speechlike(0.5, 16000)[:10], 16000)
+    write_wav(tmp_path / "good.wav", speechlike(0.5, 16000), 16000)
+    write_wav(tmp_path / "full.wav", speechlike(1.0, 16000), 16000)
+    whole = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "broken.wav").write_bytes(b"RIFFjunk")
+    names = ["tiny.wav", "cut.wav", "broken.wav", "missing.wav", "good.wav"]
+    code = enhance_cli(checkpoint, *[str(tmp_path / n) for n in names], "-o", str(tmp_path / "o"))
+    err = capsys.readouterr().err
+    assert code == 1
+    tiny, _ = read_wav(tmp_path / "o" / "tiny_enhanced.wav")
+    assert len(tiny) == 10 and (tmp_path / "o" / "good_enhanced.wav").is_file()
+    assert "3 of 5 files failed" in err
+    assert "cut.wav: truncated, its header promises 16000 frames but the file holds 7989" in err
+    assert "broken.wav: cannot be read as audio" in err and "missing.wav: file not found" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o" / "cut_enhanced.wav").exists()
+
+
+def test_output_folder_that_is_a_file_is_one_clear_error(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    write_wav(tmp_path / "x.wav", speechlike(0.5, 16000), 16000)
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(SystemExit) as refused:
+        enhance_cli(checkpoint, str(tmp_path / "x.wav"), "-o", str(tmp_path / "taken"))
+    assert refused.value.code == 2 and "taken: exists and is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path: Path) -> None:
+    target = write_wav(tmp_path / "x.wav", speechlike(0.5, 16000), 16000)
+    before = target.read_bytes()
+    with pytest.raises(Exception):  # noqa: B017 - soundfile's own error for an impossible rate
+        write_wav(target, speechlike(0.5, 16000), 0)
+    assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["x.wav"]

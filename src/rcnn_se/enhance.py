@@ -19,17 +19,21 @@ import torch
 
 from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
 from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
+from rcnn_se.enhance_paths import output_paths, overwritten_inputs
 from rcnn_se.inference import PRECISIONS, FastEnhancer
 from rcnn_se.system import EnhancementSystem
 
 
 def enhance_waveform(enhancer: FastEnhancer, samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Enhanced waveform at the input's rate and length."""
+    """Enhanced waveform at the input's rate and length. Inputs shorter than one FFT frame are padded with
+    silence to a frame (the STFT's reflection padding needs that much) and cut back afterwards."""
     cfg = enhancer.stft
     wave = torch.from_numpy(resample(samples, sample_rate, cfg.sample_rate))
+    length = len(wave)
+    wave = torch.nn.functional.pad(wave, (0, max(0, cfg.n_fft - length)))
     spec = stft(wave, cfg)
     magnitude = enhancer(spec.abs()[None, None])[0, 0]
-    out = istft(with_phase_of(magnitude, spec), cfg, length=len(wave)).numpy()
+    out = istft(with_phase_of(magnitude, spec), cfg, length=len(wave)).numpy()[:length]
     out = resample(out, cfg.sample_rate, sample_rate)
     return np.pad(out, (0, max(0, len(samples) - len(out))))[: len(samples)]
 
@@ -67,10 +71,12 @@ def checkpoint_from_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
     return Path(client.download_artifacts(run_id, files[0], str(folder)))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rcnn-se enhance", description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", nargs="+", type=Path, help="mono wav files, any sample rate")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="folder for <name>_enhanced.wav")
+    parser.add_argument("inputs", nargs="+", type=Path, help="mono audio files, any sample rate")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="folder for <name>_enhanced.wav (see enhance_paths)"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a checkpoint written by train.py")
     source.add_argument("--run-id", help="an MLflow run of train.py; its logged checkpoint is used")
@@ -86,33 +92,68 @@ def main(argv: list[str] | None = None) -> int:
         help="bf16 (AMX/AVX512-BF16 CPUs) and int8 (calibrated on the inputs) run several times faster, "
         "at 2-3 significant digits",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="allow an output to replace an input file of the same path"
+    )
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        parser.exit(2, f"rcnn-se enhance: -o {args.out}: exists and is not a folder\n")
+    args.targets = output_paths(args.inputs, args.out)
+    clobbered = overwritten_inputs(args.targets)
+    if clobbered and not args.overwrite:
+        parser.exit(
+            2,
+            f"rcnn-se enhance: {clobbered[0]}: an output would overwrite this input; nothing was written "
+            "(choose another -o, or pass --overwrite)\n",
+        )
+    return args
+
+
+def load_enhancer(args: argparse.Namespace) -> FastEnhancer:
+    ckpt = args.checkpoint or checkpoint_from_run(args.run_id, args.tracking_uri, args.out / ".checkpoint")
+    system = EnhancementSystem.from_checkpoint(ckpt)
+    calibration = None
+    if args.precision == "int8":
+        calibration = calibration_spectra(list(args.targets), system.stft_config)
+        if not calibration:
+            raise ValueError("--precision int8 calibrates on the inputs, and none of them can be read")
+    return FastEnhancer(
+        system, precision=args.precision, block_frames=args.block_frames, calibration=calibration
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Enhance every input, whatever happens to the others; exit 1 with a list of the failures if any."""
+    args = parse_args(argv)
     try:
-        ckpt = args.checkpoint or checkpoint_from_run(
-            args.run_id, args.tracking_uri, args.out / ".checkpoint"
-        )
-        system = EnhancementSystem.from_checkpoint(ckpt)
-        calibration = None
-        if args.precision == "int8":
-            calibration = calibration_spectra(args.inputs, system.stft_config)
-            if not calibration:
-                raise ValueError("--precision int8 calibrates on the inputs, and none of them can be read")
-        enhancer = FastEnhancer(
-            system, precision=args.precision, block_frames=args.block_frames, calibration=calibration
-        )
+        enhancer = load_enhancer(args)
     except ValueError as exc:
-        parser.exit(1, f"rcnn-se enhance: {exc}\n")
-    failed = 0
-    for path in args.inputs:
+        raise SystemExit(f"rcnn-se enhance: {exc}") from None
+    # Inputs that an output replaces (--overwrite) are read before anything is written.
+    preread: dict[Path, tuple[np.ndarray, int] | AudioError] = {}
+    for path in overwritten_inputs(args.targets):
         try:
-            samples, sr = read_wav(path)
+            preread[path] = read_wav(path)
+        except AudioError as exc:
+            preread[path] = exc
+    failures: list[str] = []
+    for path, target in args.targets.items():
+        try:
+            got = preread.pop(path, None) or read_wav(path)
+            if isinstance(got, AudioError):
+                raise got
+            samples, sr = got
             start = time.perf_counter()
             enhanced = enhance_waveform(enhancer, samples, sr)
             elapsed = time.perf_counter() - start
-            target = write_wav(args.out / f"{path.stem}_enhanced.wav", enhanced, sr)
+            write_wav(target, enhanced, sr)
             seconds = len(samples) / sr
             print(f"{path} ({seconds:.1f} s, {sr} Hz) -> {target}  RTF {elapsed / seconds:.3f}")
-        except AudioError as exc:
-            failed += 1
-            print(f"rcnn-se enhance: skipped {exc}", file=sys.stderr)
-    return 1 if failed else 0
+        except Exception as exc:  # one bad file must never cost the others
+            message = str(exc) if isinstance(exc, AudioError) else f"{path}: {type(exc).__name__}: {exc}"
+            failures.append(message.splitlines()[0])
+            print(f"rcnn-se enhance: failed {failures[-1]}", file=sys.stderr)
+    if failures:
+        print(f"rcnn-se enhance: {len(failures)} of {len(args.targets)} files failed:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
+    return 1 if failures else 0

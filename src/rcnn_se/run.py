@@ -23,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se import tracking
+from rcnn_se.checkpoints import load_checkpoint
 from rcnn_se.console import job_report
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
@@ -31,6 +32,7 @@ from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.metric_pool import MetricPool
+from rcnn_se.safety import check_config_targets
 from rcnn_se.system import EnhancementSystem
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def fit(
     tracking.log_metrics(client, run_id, done | {"train/fit_seconds": time.perf_counter() - start})
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
-        system.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        system.load_state_dict(load_checkpoint(best)["state_dict"])
         client.log_artifact(run_id, best, artifact_path="checkpoints")
         client.set_tag(run_id, "rcnn_se.checkpoint", Path(best).name)
 
@@ -206,6 +208,7 @@ def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> d
 
 def run(cfg: DictConfig) -> float | None:
     """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`)."""
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # before anything is instantiated
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)

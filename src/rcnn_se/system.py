@@ -9,7 +9,6 @@ the clean target in the network's domain, over real frames only (zero padding is
 from __future__ import annotations
 
 import inspect
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -174,20 +173,27 @@ class EnhancementSystem(L.LightningModule):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> EnhancementSystem:
-        from hydra.utils import instantiate
+        """Rebuild a trained system from its checkpoint alone. Loaded weights-only, and the network built
+        only from a class of `rcnn_se.models`: a checkpoint may come from a shared tracking server, and
+        neither its pickle nor its `model_config._target_` may run code (rcnn_se.safety)."""
+        from rcnn_se.checkpoints import CheckpointError, load_checkpoint
+        from rcnn_se.safety import model_class
 
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{path}: not a readable checkpoint ({exc})") from exc
+        ckpt = load_checkpoint(path)
         hparams = ckpt.get("hyper_parameters", {})
-        if not hparams.get("model_config"):
-            raise ValueError(f"{path}: checkpoint has no model_config; it was not written by rcnn_se")
+        config = hparams.get("model_config")
+        if not isinstance(config, dict) or not config:
+            raise CheckpointError(f"{path}: checkpoint has no model_config; it was not written by rcnn_se")
+        network_class = model_class(config, str(path))
+        try:
+            network = network_class(**{k: v for k, v in config.items() if k != "_target_"})
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: model_config does not build its model ({exc})") from None
         system = cls(
-            instantiate(hparams["model_config"]),
+            network,
             None,
             hparams["compress"],
-            hparams["model_config"],
+            config,
             hparams.get("stft"),
             hparams.get("gain_floor_db"),
             gain_ceiling_db=hparams.get("gain_ceiling_db"),

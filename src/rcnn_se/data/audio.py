@@ -6,6 +6,9 @@ through soundfile and only the resampler comes from torchaudio.
 
 from __future__ import annotations
 
+import os
+import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,11 @@ def read_wav(path: str | Path, *, mono: bool = True) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: cannot be read as audio ({exc})") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples")
+    promised = wav_data_frames(path)
+    if promised is not None and promised > data.shape[0]:
+        raise AudioError(
+            f"{path}: truncated, its header promises {promised} frames but the file holds {data.shape[0]}"
+        )
     if data.shape[1] != 1:
         if mono:
             raise AudioError(f"{path}: has {data.shape[1]} channels, expected mono")
@@ -37,13 +45,46 @@ def read_wav(path: str | Path, *, mono: bool = True) -> tuple[np.ndarray, int]:
     return samples, int(sr)
 
 
+def wav_data_frames(path: Path) -> int | None:
+    """Frames a RIFF/WAVE header promises in its data chunk; None for other formats and for headers that
+    leave the size open (streaming writers). libsndfile silently reads a truncated wav up to where it ends,
+    so a file cut short by a failed copy would otherwise pass as a shorter recording."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while chunk := f.read(8):
+            if len(chunk) < 8:
+                return None
+            kind, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if kind == b"data":
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+            body = f.read(size + (size & 1))
+            if kind == b"fmt " and len(body) >= 14:
+                block_align = struct.unpack("<H", body[12:14])[0]
+    return None
+
+
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM, clipping to [-1, 1] so that a loud enhancement cannot wrap around."""
+    """Write 16-bit PCM, clipping to [-1, 1] so that a loud enhancement cannot wrap around.
+
+    Written to a temporary file beside the target and renamed over it: a crash or a full disk mid-write
+    leaves the old file (or none), never a half-written one under the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(
-        str(path), np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16"
-    )
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        data = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+        sf.write(temporary, data, sample_rate, subtype="PCM_16", format="WAV")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -1,0 +1,38 @@
+"""Errors that are the user's to fix (a config value, a file, a store) and how a job reports them: one line
+naming the key or file and the problem, no Python traceback (`HYDRA_FULL_ERROR=1` brings it back)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hydra.errors import CompactHydraException
+
+
+class ConfigError(ValueError):
+    """A config value, override, folder or checkpoint that cannot be used as it is; the message names it."""
+
+
+class OneLineError(CompactHydraException):
+    """Hydra prints a CompactHydraException as its message alone, without the traceback."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The error types whose message says all a user needs: bad config, corpus, audio or store."""
+    from rcnn_se.data.audio import AudioError
+    from rcnn_se.data.corpus import CorpusError
+
+    return ConfigError, CorpusError, AudioError
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn a user error into one line for Hydra to print; under HYDRA_FULL_ERROR=1 the original error and
+    its traceback pass through unchanged."""
+    try:
+        yield
+    except user_errors() as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise OneLineError(f"Error: {exc}") from exc
