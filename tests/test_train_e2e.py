@@ -82,6 +82,7 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
             assert r["nr_db"] == pytest.approx(-10 * np.log10(max(1 - r["nr"], 1e-12)), abs=1e-6)
         assert run.data.tags["rcnn_se.realcheck"] == "scored" and "realcheck/pesq_wb" in m
         assert m["realcheck/n_utterances"] == 4 and m["train/epochs_trained"] == 1
+        assert m["val/loss_best"] > 0  # what optimized_metric returns to a sweeper
         assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
         assert m["model/parameters"] > 0
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

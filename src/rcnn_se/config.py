@@ -17,5 +17,9 @@ def cpu_precision() -> str:
 
 
 def register_resolvers() -> None:
+    from rcnn_se.store import default_tracking_uri
+
     if not OmegaConf.has_resolver("cpu_precision"):
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
+    if not OmegaConf.has_resolver("tracking_uri"):  # RCNN_SE_TRACKING_URI, else the store in `mlruns_dir`
+        OmegaConf.register_new_resolver("tracking_uri", default_tracking_uri)

@@ -9,7 +9,6 @@ the result equals processing the whole file at once, and it runs ~1.6x faster in
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
 from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
 from rcnn_se.enhance_paths import output_paths, overwritten_inputs
 from rcnn_se.inference import PRECISIONS, FastEnhancer
+from rcnn_se.store import default_tracking_uri
 from rcnn_se.system import EnhancementSystem
 
 
@@ -56,14 +56,12 @@ def calibration_spectra(paths: list[Path], cfg: StftConfig, seconds: float = 30.
 
 
 def checkpoint_from_run(run_id: str, tracking_uri: str, folder: Path) -> Path:
-    """Download the checkpoint a training run logged (baseline runs have none)."""
-    from mlflow.tracking import MlflowClient
+    """Download the checkpoint a training run logged (baseline runs have none); a missing store or run is
+    an error naming the store searched, and no empty store is created."""
+    from rcnn_se.store import get_run
 
-    client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        files = [a.path for a in client.list_artifacts(run_id, "checkpoints") if a.path.endswith(".ckpt")]
-    except Exception as exc:
-        raise ValueError(f"run {run_id}: cannot be read from {tracking_uri} ({exc})") from exc
+    client, _ = get_run(tracking_uri, run_id)
+    files = [a.path for a in client.list_artifacts(run_id, "checkpoints") if a.path.endswith(".ckpt")]
     if not files:
         raise ValueError(
             f"run {run_id}: has no checkpoint artifact (a baseline, or a run that did not finish)"
@@ -80,8 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a checkpoint written by train.py")
     source.add_argument("--run-id", help="an MLflow run of train.py; its logged checkpoint is used")
-    root = Path(os.environ.get("RCNN_SE_ROOT", "."))
-    parser.add_argument("--tracking-uri", default=f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}")
+    parser.add_argument(
+        "--tracking-uri", help="MLflow store of --run-id (default: $RCNN_SE_TRACKING_URI, else the project's)"
+    )
     parser.add_argument(
         "--block-frames", type=int, default=128, help="frames per network pass (speed and memory)"
     )
@@ -110,7 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def load_enhancer(args: argparse.Namespace) -> FastEnhancer:
-    ckpt = args.checkpoint or checkpoint_from_run(args.run_id, args.tracking_uri, args.out / ".checkpoint")
+    uri = args.tracking_uri or default_tracking_uri()
+    ckpt = args.checkpoint or checkpoint_from_run(args.run_id, uri, args.out / ".checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
     calibration = None
     if args.precision == "int8":

@@ -102,6 +102,9 @@ def fit(
     done = {"train/epochs_trained": trainer.current_epoch, "train/steps": trainer.global_step}
     tracking.log_metrics(client, run_id, done | {"train/fit_seconds": time.perf_counter() - start})
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and trainer.checkpoint_callback.best_model_score is not None:  # what optimized_metric reads
+        score = float(trainer.checkpoint_callback.best_model_score)
+        tracking.log_metrics(client, run_id, {f"{trainer.checkpoint_callback.monitor}_best": score})
     if best:
         system.load_state_dict(load_checkpoint(best)["state_dict"])
         client.log_artifact(run_id, best, artifact_path="checkpoints")
@@ -206,10 +209,22 @@ def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> d
     }
 
 
+def check_optimized_metric(metric: str | None) -> None:
+    """A sweeper tunes on what `optimized_metric` names; tuning on test scores would leak the test set into
+    the choice of hyper-parameters, so only validation metrics (`val/...`) are accepted."""
+    if metric and not str(metric).startswith("val/"):
+        raise ValueError(
+            f"optimized_metric={metric}: must be a validation metric (val/...), never a test one; "
+            "e.g. optimized_metric=val/loss_best"
+        )
+
+
 def run(cfg: DictConfig) -> float | None:
-    """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`)."""
+    """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`, a `val/` metric
+    read back from the job's MLflow run; None for a model that does not train)."""
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # before anything is instantiated
     hydra_cfg = HydraConfig.get()
+    check_optimized_metric(cfg.get("optimized_metric"))
     out_dir = Path(hydra_cfg.runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
@@ -268,4 +283,4 @@ def run(cfg: DictConfig) -> float | None:
                 scored["realcheck"] = test(cfg, system, checks, run_id, out_dir, model, pool, "realcheck")
             client.set_tag(run_id, "rcnn_se.realcheck", "scored" if checks is not None else "skipped")
             log.info("scores of %s:\n%s", model, job_report(scored, run_id, cfg.logger.tracking_uri))
-    return summary.get(metric) if metric else None
+    return client.get_run(run_id).data.metrics.get(metric) if metric else None

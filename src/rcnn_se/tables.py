@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from rcnn_se.run_groups import (
     labelled,
     rank,
 )
+from rcnn_se.store import StoreError, default_tracking_uri, open_store, project_root
 from rcnn_se.tables_render import Table, markdown, runs_used, write_all
 
 PAPER_TABLE1 = {  # (model, dropout on) -> (NR, SD) as printed in the paper's Table 1
@@ -208,20 +208,16 @@ def build(runs: Sequence[RunRecord], where: str, allow_missing: bool = False) ->
     return markdown(where, (len(runs), len(groups), len(old)), tables, missing), tables
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("RCNN_SE_ROOT") or Path.cwd()).resolve()
-
-
 def load_runs(
     uri: str, experiment_name: str, sweep: str | None = None, data: str | None = None
 ) -> list[RunRecord]:
     """The FINISHED job runs of the experiment (of one sweep / corpus if given); never creates a store."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise TablesError(f"no MLflow store at {uri}; train first (python train.py) or pass --tracking-uri")
-    client = MlflowClient(tracking_uri=uri)
+    try:
+        client = open_store(uri)
+    except StoreError as exc:
+        raise TablesError(f"{exc}; train first (python train.py)") from None
     try:
         experiment = client.get_experiment_by_name(experiment_name)
         if experiment is None or experiment.lifecycle_stage != "active":
@@ -247,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rcnn-se paper-tables", description="Rebuild the paper's tables from the MLflow store."
     )
-    parser.add_argument("--tracking-uri", help="default: sqlite:///<RCNN_SE_ROOT or cwd>/mlruns/mlflow.db")
+    parser.add_argument("--tracking-uri", help="default: $RCNN_SE_TRACKING_URI, else the project's store")
     parser.add_argument("--experiment-name", default="rcnn_se")
     parser.add_argument("--data", choices=("demo", "voicebank"), help="only runs on this corpus")
     parser.add_argument("--sweep", metavar="PARENT_RUN_ID", help="only the job runs of this sweep")
-    parser.add_argument("--out", type=Path, help="default: <RCNN_SE_ROOT or cwd>/experiments/paper")
+    parser.add_argument("--out", type=Path, help="default: <project folder>/experiments/paper")
     parser.add_argument("--allow-missing", action="store_true", help="build the rest if Table 1/2 lack runs")
     args = parser.parse_args(argv)
-    uri = args.tracking_uri or f"sqlite:///{default_root() / 'mlruns' / 'mlflow.db'}"
+    uri = args.tracking_uri or default_tracking_uri()
     filters = (f" in sweep {args.sweep}" if args.sweep else "") + (
         f" with data={args.data}" if args.data else ""
     )
@@ -265,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     except TablesError as exc:
         print(f"paper-tables: {exc}", file=sys.stderr)
         return 1
-    out = args.out or default_root() / "experiments" / "paper"
+    out = args.out or project_root() / "experiments" / "paper"
     for path in write_all(out, document, tables):
         print(path)
     from rcnn_se.paper_figure import figure3

@@ -61,6 +61,15 @@ def speaker_of(uid: str) -> str:
     return uid.split("_", 1)[0]
 
 
+def has_split(root: str | Path, split: str) -> bool:
+    """Whether any part of the split (clean folder, noisy folder, log file) is on disk.
+
+    The test split alone is a complete corpus for baselines and for scoring a checkpoint (eval.py); a split
+    that is partly there is not absent, and `scan_split` then names the part that is missing.
+    """
+    return any((Path(root) / name).exists() for name in SPLITS[split])
+
+
 def scan_split(root: str | Path, split: str) -> list[Utterance]:
     """List the split's utterances, checking that clean, noisy and log agree one to one."""
     if split not in SPLITS:
@@ -88,15 +97,36 @@ def scan_split(root: str | Path, split: str) -> list[Utterance]:
     ]
 
 
+PAPER_VAL_SPEAKERS = ("p286", "p287")  # the real corpus's 28 training speakers hold out these two
+AUTO_VAL_COUNT = 2
+
+
+def derive_val_speakers(speakers: Sequence[str]) -> list[str]:
+    """`val_speakers: auto`: p286 and p287 when both are there (VoiceBank-DEMAND's usual 26 + 2), else the
+    last two speakers in sorted order (one when there are only two, none when there is one or none)."""
+    if set(PAPER_VAL_SPEAKERS) <= set(speakers):
+        return list(PAPER_VAL_SPEAKERS)
+    ordered = sorted(set(speakers))
+    count = min(AUTO_VAL_COUNT, max(len(ordered) - 1, 0))
+    return ordered[len(ordered) - count :]
+
+
 def split_by_speakers(
-    utterances: Sequence[Utterance], val_speakers: int | Sequence[str]
+    utterances: Sequence[Utterance], val_speakers: int | str | Sequence[str]
 ) -> tuple[list[Utterance], list[Utterance]]:
     """Hold out whole speakers for validation, so validation loss measures unseen voices.
 
-    An integer picks that many speakers from the end of the sorted speaker list (deterministic, no seed).
+    `auto` derives them from the speakers present (`derive_val_speakers`); an integer picks that many
+    speakers from the end of the sorted speaker list (deterministic, no seed); a list names them.
     """
     speakers = sorted({u.speaker for u in utterances})
-    if isinstance(val_speakers, int):
+    if isinstance(val_speakers, str):
+        if val_speakers != "auto":
+            raise CorpusError(
+                f"data.val_speakers={val_speakers!r}: expected auto, a count or a list of speakers"
+            )
+        held = set(derive_val_speakers(speakers))
+    elif isinstance(val_speakers, int):
         if not 0 <= val_speakers < len(speakers):
             raise CorpusError(
                 f"data.val_speakers={val_speakers} but the training set has {len(speakers)} speakers"
@@ -107,7 +137,8 @@ def split_by_speakers(
         unknown = held - set(speakers)
         if unknown:
             raise CorpusError(
-                f"data.val_speakers names unknown speakers {sorted(unknown)}; known: {speakers}"
+                f"data.val_speakers names unknown speakers {sorted(unknown)}; known: {speakers} "
+                "(data.val_speakers=auto derives them from the speakers present)"
             )
     train = [u for u in utterances if u.speaker not in held]
     val = [u for u in utterances if u.speaker in held]

@@ -1,7 +1,10 @@
 """The LightningDataModule: fixed-length magnitude segments for training, whole utterances for testing.
 
 Training data are stratified by SNR condition (`snr=0|5|10|15|all`); validation holds out whole training
-speakers; the test split is always complete so every run is scored on the same utterances.
+speakers; the test split is always complete so every run is scored on the same utterances. A corpus with
+only the test split (as the test set is often shared on its own) serves baselines and checkpoint scoring;
+asking it for training data is an error that says so. Sample rates are read from the files, and audio is
+resampled to the STFT's rate only where it differs, so 16 kHz and 48 kHz copies of a corpus both work.
 """
 
 from __future__ import annotations
@@ -11,11 +14,20 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from rcnn_se.data.cache import FeatureCache, build_cache
-from rcnn_se.data.corpus import Utterance, scan_split, select_snr, split_by_speakers
+from rcnn_se.data.corpus import (
+    SPLITS,
+    CorpusError,
+    Utterance,
+    has_split,
+    scan_split,
+    select_snr,
+    split_by_speakers,
+)
 from rcnn_se.data.features import StftConfig
 
 
@@ -58,7 +70,7 @@ class EdinburghDataModule(L.LightningDataModule):
         root: str | None,
         cache_dir: str,
         snr: str | float = "all",
-        val_speakers: int | list[str] = 1,
+        val_speakers: int | str | list[str] = "auto",
         segment_frames: int = 64,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -77,6 +89,7 @@ class EdinburghDataModule(L.LightningDataModule):
         self.demo = demo
         self.train_cache: FeatureCache | None = None
         self.test_cache: FeatureCache | None = None
+        self.file_rates: list[int] = []  # as read from the files (first of each split), for the run's params
 
     def prepare_data(self) -> None:
         """Generate the demo corpus if this is the demo data config and it is missing; then build caches."""
@@ -84,25 +97,39 @@ class EdinburghDataModule(L.LightningDataModule):
             from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
 
             ensure_demo_corpus(self.root, DemoSpec(**self.demo))
-        for split in ("train", "test"):
+        for split in ("train", "test") if self.has_train else ("test",):
             self._cache(scan_split(self.root, split))
 
+    @property
+    def has_train(self) -> bool:
+        return has_split(self.root, "train")
+
     def setup(self, stage: str | None = None) -> None:
-        if self.train_cache is None:
-            train_all = scan_split(self.root, "train")
-            self.train_cache = self._cache(train_all)
-            self.test_cache = self._cache(scan_split(self.root, "test"))
-            train, val = split_by_speakers(train_all, self.val_speakers)
-            train = select_snr(train, self.snr)
-            val = select_snr(val, self.snr) if val else []
-            self.train_indices = [self.train_cache.by_uid[u.uid] for u in train]
-            self.val_indices = [self.train_cache.by_uid[u.uid] for u in val]
+        if self.test_cache is None:
+            test = scan_split(self.root, "test")
+            self.test_cache = self._cache(test)
+            self.train_indices, self.val_indices = [], []
+            self.file_rates = sorted({sf.info(str(test[0].clean_path)).samplerate})
+            if self.has_train:
+                train_all = scan_split(self.root, "train")
+                self.train_cache = self._cache(train_all)  # checks every file before the line below reads one
+                self.file_rates = sorted({*self.file_rates, sf.info(str(train_all[0].clean_path)).samplerate})
+                train, val = split_by_speakers(train_all, self.val_speakers)
+                train = select_snr(train, self.snr)
+                val = select_snr(val, self.snr) if val else []
+                self.train_indices = [self.train_cache.by_uid[u.uid] for u in train]
+                self.val_indices = [self.train_cache.by_uid[u.uid] for u in val]
 
     def _cache(self, utterances: list[Utterance]) -> FeatureCache:
         return build_cache(utterances, self.stft, self.cache_dir, source_sample_rate=self.source_sample_rate)
 
     def _loader(self, indices: Sequence[int], shuffle: bool) -> DataLoader:
-        assert self.train_cache is not None, "call setup() first"
+        assert self.test_cache is not None, "call setup() first"
+        if self.train_cache is None:
+            raise CorpusError(
+                f"data.root={self.root} has no training split ({', '.join(SPLITS['train'])}): a test-only "
+                "corpus scores baselines (model=wiener) and checkpoints (python eval.py), it cannot train"
+            )
         return DataLoader(
             SegmentDataset(self.train_cache, indices, self.segment_frames),
             batch_size=self.batch_size,
@@ -121,13 +148,17 @@ class EdinburghDataModule(L.LightningDataModule):
     @property
     def summary(self) -> dict[str, int | str | float]:
         """Counts worth logging with a run, so a table can say what data a number came from."""
-        assert self.train_cache is not None and self.test_cache is not None, "call setup() first"
+        assert self.test_cache is not None, "call setup() first"
+        train = self.train_cache
+        val_speakers = sorted({train.items[i].speaker for i in self.val_indices}) if train else []
         return {
             "data.n_train_utterances": len(self.train_indices),
             "data.n_val_utterances": len(self.val_indices),
             "data.n_test_utterances": len(self.test_cache.items),
-            "data.n_train_segments": len(
-                SegmentDataset(self.train_cache, self.train_indices, self.segment_frames)
+            "data.n_train_segments": (
+                len(SegmentDataset(train, self.train_indices, self.segment_frames)) if train else 0
             ),
-            "data.train_cache": str(self.train_cache.folder),
+            "data.train_cache": str(train.folder) if train else "none (test-only corpus)",
+            "data.val_speaker_ids": " ".join(val_speakers) or "none",
+            "data.file_sample_rate": " ".join(str(r) for r in self.file_rates),
         }
