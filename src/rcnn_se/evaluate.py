@@ -1,7 +1,10 @@
 """Test evaluation: enhance every test utterance, score it, and break the scores down by SNR and noise type.
 
 Inference runs in this process while the per-utterance metrics run in a `MetricPool` of worker processes,
-so evaluation scales with the cores.
+so evaluation scales with the cores. Each output is scored as it is written to a 16-bit file
+(`as_written`), so the logged scores are those of the files a user gets. A row also holds the noisy input's
+scores (`noisy.<metric>`), the improvement over it (`delta.<metric>`) and the four NR/SD energy sums
+(`e.<sum>`), from which `summarize` pools NR and SD over a whole set.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rcnn_se.data.audio import as_written
 from rcnn_se.data.cache import FeatureCache
 from rcnn_se.data.features import istft, stft, with_phase_of
 from rcnn_se.metric_pool import MetricPool
-from rcnn_se.metrics import nr_sd
+from rcnn_se.metrics.nrsd import energies, ratios
+from rcnn_se.noisy_reference import NoisyReference
 
 Enhancer = Callable[[torch.Tensor], torch.Tensor]  # noisy magnitude [B, 1, F, T] -> enhanced magnitude
 LABELS = ("uid", "speaker", "noise", "snr")
+AUX = ("noisy.", "delta.", "e.")  # per-utterance columns that are not metrics of the output itself
 
 
 @dataclass
@@ -32,22 +38,23 @@ class Enhanced:
     clean: np.ndarray
     noisy: np.ndarray
     enhanced: np.ndarray
-    nrsd: dict[str, float]
+    energies: dict[str, float]  # of NR/SD (`metrics.nrsd.energies`); the ratios are `ratios(energies)`
 
 
 @torch.inference_mode()
 def enhance_utterances(enhancer: Enhancer, cache: FeatureCache, indices: list[int]) -> Iterator[Enhanced]:
-    """Yield each test utterance enhanced with the noisy phase, plus its NR/SD from the effective gain."""
+    """Yield each test utterance enhanced with the noisy phase, as written to a 16-bit file, plus the NR/SD
+    energy sums of its effective gain."""
     cfg = cache.stft
     for i in indices:
         clean, noisy = cache.wave(i, "clean"), cache.wave(i, "noisy")
         clean_spec, noisy_spec = stft(clean, cfg), stft(noisy, cfg)
         noisy_mag = noisy_spec.abs()
         est_mag = enhancer(noisy_mag[None, None])[0, 0].float()
-        wave = istft(with_phase_of(est_mag, noisy_spec), cfg, length=len(noisy)).numpy()
+        wave = as_written(istft(with_phase_of(est_mag, noisy_spec), cfg, length=len(noisy)).numpy())
         gain = (est_mag / noisy_mag.clamp_min(1e-8)).numpy()
-        scores = nr_sd(clean_spec.numpy(), (noisy_spec - clean_spec).numpy(), gain)
-        yield Enhanced(cache.items[i].uid, clean, noisy, wave, scores)
+        sums = energies(clean_spec.numpy(), (noisy_spec - clean_spec).numpy(), gain)
+        yield Enhanced(cache.items[i].uid, clean, noisy, wave, sums)
 
 
 def evaluate(
@@ -60,7 +67,8 @@ def evaluate(
     max_utterances: int | None = None,
     on_enhanced: Callable[[Enhanced], None] | None = None,
 ) -> list[dict[str, float | str]]:
-    """One row per test utterance: its labels, NR/SD and the quality metrics.
+    """One row per test utterance: its labels, NR/SD, the quality metrics, and (`AUX`) the noisy input's
+    scores, the improvement over them and the NR/SD energy sums.
 
     Pass a `pool` started earlier (as a training job does) to find its workers ready; without one, a pool of
     `workers` is started here and its start-up is part of the evaluation time (`workers` and `full` only
@@ -71,27 +79,37 @@ def evaluate(
             return evaluate(enhancer, cache, pool=own, max_utterances=max_utterances, on_enhanced=on_enhanced)
     indices = list(range(len(cache.items)))[:max_utterances]
     fs = cache.stft.sample_rate
+    reference = NoisyReference(cache, indices, pool)
     pending: list[tuple[int, dict[str, float], Future]] = []
     for i, item in zip(indices, enhance_utterances(enhancer, cache, indices), strict=True):
         if on_enhanced is not None:
             on_enhanced(item)
-        pending.append((i, item.nrsd, pool.submit(item.clean, item.enhanced, fs)))
+        pending.append((i, item.energies, pool.submit(item.clean, item.enhanced, fs)))
+    noisy = reference.scores()
     rows = []
-    for i, nrsd, scores in pending:
+    for i, sums, future in pending:
         u = cache.items[i]
+        scores, before = future.result(), noisy[u.uid]
         rows.append(
-            {"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **nrsd, **scores.result()}
+            {"uid": u.uid, "speaker": u.speaker, "noise": u.noise, "snr": u.snr, **ratios(sums), **scores}
+            | {f"noisy.{k}": before[k] for k in scores}
+            | {f"delta.{k}": scores[k] - before[k] for k in scores}
+            | {f"e.{k}": v for k, v in sums.items()}
         )
     return rows
 
 
 def metric_names(rows: list[dict[str, float | str]]) -> list[str]:
-    return [k for k in rows[0] if k not in LABELS] if rows else []
+    """The scores of the output itself (not labels, not `AUX` columns)."""
+    return [k for k in rows[0] if k not in LABELS and not k.startswith(AUX)] if rows else []
 
 
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else float("nan")
+
+
+POOLED = ("noise_in", "noise_out", "speech_in", "distortion")
 
 
 def snr_label(snr: float) -> str:
@@ -103,6 +121,9 @@ def summarize(rows: list[dict[str, float | str]], prefix: str = "test") -> dict[
 
     Keys: `test/<metric>`, `test/snr_<snr>/<metric>`, `test/noise_<label>/<metric>`; NaN scores (PESQ's
     refusals) are left out of the means and counted in `test/<metric>_nan`, logged only when non-zero.
+    `nr`/`sd` (and dB forms) are per-utterance means; `nr_pooled`/`sd_pooled` (and `_db`) are the ratios
+    of the energies summed over the group. `test/delta.<metric>` is the mean improvement over the noisy
+    input (whole set only).
     """
     names = metric_names(rows)
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -115,6 +136,11 @@ def summarize(rows: list[dict[str, float | str]], prefix: str = "test") -> dict[
         out[f"{group}/n_utterances"] = float(len(members))
         for name in names:
             out[f"{group}/{name}"] = _mean([float(r[name]) for r in members])
+        if "e.noise_in" in members[0]:
+            sums = {k: math.fsum(float(r[f"e.{k}"]) for r in members) for k in POOLED}
+            out.update({f"{group}/{k}_pooled": v for k, v in ratios(sums).items()})
+    deltas = [k for k in (rows[0] if rows else {}) if k.startswith("delta.")]
+    out.update({f"{prefix}/{k}": _mean([float(r[k]) for r in rows]) for k in deltas})
     for name in names:
         refused = sum(math.isnan(float(r[name])) for r in rows)
         if refused:

@@ -37,6 +37,8 @@ PAPER_TABLE2 = (  # the paper's Table 2, model size in MB
 METRICS = {"pesq_wb": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR", "ssnr": "SSNR", "csig": "CSIG"}
 METRICS |= {"cbak": "CBAK", "covl": "COVL", "nr": "NR", "sd": "SD", "nr_db": "NR dB", "sd_db": "SD dB"}
 METRICS |= {"pesq_nb": "PESQ-NB", "estoi": "eSTOI", "llr": "LLR", "wss": "WSS"}
+METRICS |= {"nr_pooled": "NR pooled", "sd_pooled": "SD pooled"}
+METRICS |= {"nr_pooled_db": "NR pooled dB", "sd_pooled_db": "SD pooled dB"}
 MODEL_ORDER = ("rcnn", "cnn", "noisy", "spectral_subtraction", "wiener")
 REALCHECK_COLUMNS = ("nr", "sd", "pesq_wb", "stoi")
 # The paper's setting: Table 1 holds it fixed, and each ablation frees one knob of it.
@@ -137,7 +139,9 @@ def found_metrics(groups: Sequence[ConfigGroup], prefix: str = "test/") -> list[
     names = {k[len(prefix) :].split("/")[0] for k in keys}
     if prefix in ("test/", "realcheck/"):
         names -= {
-            n for n in names if n == "n_utterances" or n.endswith("_nan") or n.startswith(("snr_", "noise_"))
+            n
+            for n in names
+            if n == "n_utterances" or n.endswith("_nan") or n.startswith(("snr_", "noise_", "delta."))
         }
         return sorted(names, key=lambda m: rank(list(METRICS), m))
     return sorted(names, key=lambda c: (float(c), c) if prefix.endswith("snr_") else (0.0, c))

@@ -6,6 +6,7 @@ through soundfile and only the resampler comes from torchaudio.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import tempfile
@@ -76,8 +77,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(handle)
     try:
-        data = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-        sf.write(temporary, data, sample_rate, subtype="PCM_16", format="WAV")
+        sf.write(temporary, _clipped(samples), sample_rate, subtype="PCM_16", format="WAV")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
@@ -86,6 +86,25 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _clipped(samples: np.ndarray) -> np.ndarray:
+    return np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+
+
+def as_written(samples: np.ndarray) -> np.ndarray:
+    """The samples exactly as `write_wav` stores them and `read_wav` reads them back (clipped, 16-bit).
+
+    Scores are taken on this, not on the float output: they then hold for the files a user gets. A network
+    without a gain floor can output speech pauses far under one 16-bit step, which the file turns into
+    digital silence, and frame-based measures (LLR, hence CSIG and COVL) score such frames very
+    differently (up to 0.6 CSIG on one utterance). The round trip goes through soundfile itself, so its
+    rounding is the file's, not an imitation of it.
+    """
+    buffer = io.BytesIO()
+    sf.write(buffer, _clipped(samples), 16000, subtype="PCM_16", format="WAV")
+    buffer.seek(0)
+    return sf.read(buffer, dtype="float32")[0]
 
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

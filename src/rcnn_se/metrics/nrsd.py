@@ -39,6 +39,35 @@ def _check_shapes(clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarr
         raise ValueError(f"gain shape {gain.shape} does not broadcast to spectrum shape {clean_spec.shape}")
 
 
+def energies(clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray) -> dict[str, float]:
+    """The four energy sums NR and SD are ratios of: noise in and out, speech in and its distortion.
+
+    Kept per utterance so a test set can also be pooled (sums over all utterances, then the ratio), which
+    weights each utterance by its energy, where the per-utterance mean weights every utterance equally.
+    """
+    clean_spec, noise_spec, gain = np.asarray(clean_spec), np.asarray(noise_spec), np.asarray(gain)
+    _check_shapes(clean_spec, noise_spec, gain)
+    return {
+        "noise_in": _energy(noise_spec),
+        "noise_out": _energy(gain * noise_spec),
+        "speech_in": _energy(clean_spec),
+        "distortion": _energy((gain - 1) * clean_spec),
+    }
+
+
+def ratios(sums: dict[str, float], eps: float = 1e-12) -> dict[str, float]:
+    """NR, SD and their dB forms from `energies` (of one utterance, or summed over many)."""
+    noise_in, speech_in = sums["noise_in"], sums["speech_in"]
+    noise_ratio = sums["noise_out"] / noise_in if noise_in > 0 else float("nan")
+    distortion = sums["distortion"] / speech_in if speech_in > 0 else float("nan")
+    return {
+        "nr": 1.0 - noise_ratio,
+        "sd": distortion,
+        "nr_db": float(-10.0 * np.log10(np.maximum(noise_ratio, eps))),
+        "sd_db": float(10.0 * np.log10(np.maximum(distortion, eps))),
+    }
+
+
 def nr_sd(
     clean_spec: np.ndarray, noise_spec: np.ndarray, gain: np.ndarray, eps: float = 1e-12
 ) -> dict[str, float]:
@@ -49,14 +78,4 @@ def nr_sd(
     reduction factor, positive is good) and `sd_db` = 10·log10(sd). Complex gains are allowed: a phase change
     counts as distortion, as it should.
     """
-    clean_spec, noise_spec, gain = np.asarray(clean_spec), np.asarray(noise_spec), np.asarray(gain)
-    _check_shapes(clean_spec, noise_spec, gain)
-    noise_in, speech_in = _energy(noise_spec), _energy(clean_spec)
-    noise_ratio = _energy(gain * noise_spec) / noise_in if noise_in > 0 else float("nan")
-    distortion = _energy((gain - 1) * clean_spec) / speech_in if speech_in > 0 else float("nan")
-    return {
-        "nr": 1.0 - noise_ratio,
-        "sd": distortion,
-        "nr_db": float(-10.0 * np.log10(np.maximum(noise_ratio, eps))),
-        "sd_db": float(10.0 * np.log10(np.maximum(distortion, eps))),
-    }
+    return ratios(energies(clean_spec, noise_spec, gain), eps)
