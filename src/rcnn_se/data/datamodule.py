@@ -9,6 +9,7 @@ resampled to the STFT's rate only where it differs, so 16 kHz and 48 kHz copies 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class EdinburghDataModule(L.LightningDataModule):
         val_speakers: int | str | list[str] = "auto",
         segment_frames: int = 64,
         batch_size: int = 16,
-        num_workers: int = 0,
+        num_workers: int | str = "auto",
         source_sample_rate: int | None = None,
         stft: dict | None = None,
         demo: dict | None = None,
@@ -123,6 +124,20 @@ class EdinburghDataModule(L.LightningDataModule):
     def _cache(self, utterances: list[Utterance]) -> FeatureCache:
         return build_cache(utterances, self.stft, self.cache_dir, source_sample_rate=self.source_sample_rate)
 
+    def _on_gpu(self) -> bool:
+        trainer = getattr(self, "trainer", None)
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
+
+    def _workers(self) -> int:
+        """`num_workers: auto`: none on CPU, where batches come from the memory-mapped cache far faster than
+        steps consume them and a worker would only take a core from the step (make bench, part b); up to
+        4 on a GPU, where the step is fast and a batch must be ready on time."""
+        if self.num_workers == "auto":
+            return min(4, os.cpu_count() or 1) if self._on_gpu() else 0
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"data.num_workers={self.num_workers!r}: expected 'auto' or an integer >= 0")
+        return self.num_workers
+
     def _loader(self, indices: Sequence[int], shuffle: bool) -> DataLoader:
         assert self.test_cache is not None, "call setup() first"
         if self.train_cache is None:
@@ -130,12 +145,14 @@ class EdinburghDataModule(L.LightningDataModule):
                 f"data.root={self.root} has no training split ({', '.join(SPLITS['train'])}): a test-only "
                 "corpus scores baselines (model=wiener) and checkpoints (python eval.py), it cannot train"
             )
+        workers = self._workers()
         return DataLoader(
             SegmentDataset(self.train_cache, indices, self.segment_frames),
             batch_size=self.batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self._on_gpu(),  # page-locked batches copy to the GPU asynchronously
             drop_last=False,
         )
 

@@ -1,0 +1,87 @@
+"""Speed settings that must not cost quality or correctness: MAC counts, bf16 parity, loader workers, GPU.
+
+Speed targets themselves live in `make bench` and experiments/README.md, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from rcnn_se.data.datamodule import EdinburghDataModule
+from rcnn_se.macs import forward_macs, training_macs
+from rcnn_se.models.spectral_cnn import SpectralCNN
+from rcnn_se.system import EnhancementSystem
+from test_train_e2e import TINY, client_for, train
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+
+
+def test_macs_of_the_paper_rcnn_counted_from_its_layers() -> None:
+    model = SpectralCNN()  # 1 -> 54 -> 54 -> 54 -> 1 channels, 5x5 kernels, 'same' padding
+    per_pixel = 25 * (1 * 54 + 54 * 54 + 54 * 54 + 54 * 1)
+    assert forward_macs(model, 257, 64) == per_pixel * 257 * 64
+    first = 25 * 54 * 257 * 64  # the first layer's input gradient is never computed
+    assert training_macs(model, 257, 64) == 3 * per_pixel * 257 * 64 - first
+    wide = SpectralCNN(n_layers=3, channels=8, kernel_size=(3, 7))
+    assert forward_macs(wide, 10, 20) == 21 * (8 + 64 + 8) * 10 * 20
+
+
+def datamodule(corpus: Path, cache: Path, **kwargs) -> EdinburghDataModule:
+    dm = EdinburghDataModule(
+        str(corpus), str(cache), val_speakers=1, segment_frames=32, batch_size=4, **kwargs
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def validation_loss(dm: EdinburghDataModule, precision: str, steps: int) -> float:
+    """val/loss after `steps` Adam steps from seed 0 under `precision`, measured by Lightning."""
+    L.seed_everything(0)
+    model = SpectralCNN(channels=16)
+    system = EnhancementSystem(
+        model, lambda params: torch.optim.Adam(params, lr=1e-3), underestimate_weight=8
+    )
+    common = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    trainer = L.Trainer(accelerator="cpu", precision=precision, max_steps=steps, **common)
+    trainer.fit(system, datamodule=dm)
+    return float(trainer.validate(system, datamodule=dm, verbose=False)[0]["val/loss"])
+
+
+def test_bf16_autocast_validation_loss_within_2_percent_of_fp32(tiny_corpus: Path, tmp_path: Path) -> None:
+    dm = datamodule(tiny_corpus, tmp_path / "cache", num_workers=0)
+    untrained = validation_loss(dm, "32-true", 0)
+    fp32, bf16 = validation_loss(dm, "32-true", 12), validation_loss(dm, "bf16-mixed", 12)
+    assert fp32 < 0.8 * untrained, (untrained, fp32)  # the steps did learn, so parity means something
+    assert abs(bf16 - fp32) <= 0.02 * fp32, (fp32, bf16)
+
+
+def test_loader_workers_auto_is_none_on_cpu_and_bad_values_are_named(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    loader = datamodule(tiny_corpus, tmp_path / "cache").train_dataloader()
+    assert loader.num_workers == 0 and not loader.pin_memory
+    assert datamodule(tiny_corpus, tmp_path / "cache", num_workers=2).train_dataloader().num_workers == 2
+    with pytest.raises(ValueError, match="data.num_workers='many'"):
+        datamodule(tiny_corpus, tmp_path / "cache", num_workers="many").train_dataloader()
+
+
+@requires_cuda
+def test_gpu_trainer_trains_a_few_steps_with_bf16_workers_and_pinned_memory(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    dm = datamodule(tiny_corpus, tmp_path / "cache")
+    dm.trainer = L.Trainer(accelerator="gpu", devices=1, logger=False)
+    loader = dm.train_dataloader()
+    assert loader.pin_memory and loader.num_workers == min(4, os.cpu_count() or 1)
+    train(tmp_path, "trainer=gpu", *TINY)
+    client = client_for(tmp_path)
+    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    assert run.data.params["trainer.precision"] == "bf16-mixed"
+    assert run.data.params["trainer.accelerator"] == "gpu"
+    assert run.data.metrics["train/steps"] == 2
