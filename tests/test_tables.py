@@ -30,7 +30,11 @@ def params(model: str = "rcnn", dropout: str = "0.0", seed: str = "42", **extra:
         "seed": seed,
         "activation": "relu",
         "snr": "all",
-        "compress": "log1p",
+        "compress": "none",  # the paper's setting (rcnn_se.setting.PAPER_SETTING)
+        "underestimate_weight": "1.0",
+        "gain_floor_db": "None",
+        "gain_ceiling_db": "None",
+        "choice.scheduler": "none",
         "model.skip": str(model == "rcnn"),
         "model.dropout": dropout,
         "model.channels": "54",
@@ -101,15 +105,47 @@ def test_grouping_merges_equal_configs_and_keeps_the_newest_run_per_seed() -> No
 
 def test_table1_aggregates_each_cell_beside_the_paper() -> None:
     table = tables.table1(group_runs(table1_runs()))
-    labels = [row[0] for row in table.rows]
-    assert labels == ["CNN, dropout 0.2", "CNN, no dropout", "RCNN, dropout 0.2", "RCNN, no dropout"]
-    rcnn = dict(zip(table.columns, table.rows[3], strict=True))
-    assert rcnn["Seeds"] == 2 and rcnn["NR paper"] == 0.969 and rcnn["SD paper"] == 0.052
+    cells = ["CNN, dropout 0.2", "CNN, no dropout", "RCNN, dropout 0.2", "RCNN, no dropout"]
+    assert [row[0] for row in table.rows] == [c.replace(" 0.2", "") for c in cells] + cells
+    by_column = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+    printed, rcnn = by_column[3], by_column[7]
+    assert printed["Setting"] == "printed in the paper" and printed["Epochs"] == "200"
+    assert printed["NR"] == 0.969 and printed["SD"] == 0.052 and printed["Seeds"] is None
+    assert printed["NR dB"] == pytest.approx(-10 * math.log10(1 - 0.969))
+    assert printed["SD dB"] == pytest.approx(10 * math.log10(0.052))
+    assert rcnn["Setting"] == "paper's setting" and rcnn["Domain"] == "raw magnitudes"
+    assert rcnn["Corpus"] == "demo" and rcnn["Epochs"] == "–"  # no train/epochs_trained logged: a dash
+    assert rcnn["Seeds"] == 2
     assert rcnn["NR"].mean == pytest.approx(0.90) and rcnn["NR"].ci95 == pytest.approx(T_975[1] * 0.01)
     assert rcnn["SD"].mean == pytest.approx(0.09) and rcnn["SD"].ci95 == pytest.approx(T_975[1] * 0.002)
-    assert rcnn["NR dB paper"] == pytest.approx(-10 * math.log10(1 - 0.969))
-    assert rcnn["SD dB paper"] == pytest.approx(10 * math.log10(0.052))
     assert rcnn["NR dB"] is None  # not logged by these runs: shown as a dash, not invented
+
+
+def test_table1_says_paper_only_for_runs_in_the_papers_setting() -> None:
+    ours = {
+        "compress": "log1p",
+        "underestimate_weight": "8.0",
+        "gain_floor_db": "-12",
+        "gain_ceiling_db": "0",
+    }
+    ours |= {"choice.scheduler": "onecycle"}
+    done = {"test/n_utterances": 40.0}
+    runs = [
+        RunRecord(f"o{r.run_id}", r.run_name, r.start_time + 500_000, {**r.params, **ours},
+                  {**r.metrics, **done, "train/epochs_trained": 5.0 - int(r.params["seed"])})
+        for r in table1_runs()
+    ]  # fmt: skip
+    runs.append(record("raw8", 900_000, {"test/nr": -3.5}, **(ours | {"compress": "none"})))
+    table = tables.table1(group_runs(table1_runs() + runs))
+    by_label = {}
+    for row in table.rows:
+        by_label.setdefault(row[1], []).append(row)
+    assert len(by_label["paper's setting"]) == 4 and len(by_label["project setting"]) == 4
+    (other,) = [row for setting, rows in by_label.items() if setting.startswith("other") for row in rows]
+    assert other[1] == "other: compress=none" and other[3] == "raw magnitudes"
+    assert by_label["project setting"][0][2:5] == ["demo, 40 test utt.", "log1p magnitudes", "4–5"]
+    assert any("NR < 0 is measured" in note for note in table.notes)  # the raw run's -3.5, shown as is
+    assert other[6].mean == -3.5
 
 
 def test_labels_reveal_a_config_that_differs_from_the_rest() -> None:
@@ -143,7 +179,7 @@ def test_ablations_hold_the_other_knobs_at_the_paper_setting() -> None:
     assert set(by_name) == {"ablation_activation"}  # one optimizer value at the reference activation
     rows = by_name["ablation_activation"].rows
     assert [r[0] for r in rows] == ["activation relu", "activation elu", "activation selu"]
-    assert rows[1][2].mean == 2.5
+    assert rows[1][6].mean == 2.5 and rows[1][1] == "paper's setting"
 
 
 def test_rendering_formats() -> None:
@@ -222,12 +258,13 @@ def test_cli_writes_markdown_latex_and_csv_from_the_store(store: dict, tmp_path:
     assert {"extended_by_snr.csv", "extended_by_noise.csv", "runs_used.csv"} <= written
     assert used_ids(tmp_path) == set(store["ids"])  # every finished job, no FAILED run, no sweep parent
     with (tmp_path / "table1.csv").open() as fh:
-        rows = {row["Model"]: row for row in csv.DictReader(fh)}
+        rows = {row["Model"]: row for row in csv.DictReader(fh) if row["Setting"] == "paper's setting"}
     assert float(rows["RCNN, no dropout"]["NR"]) == pytest.approx(0.90)
     assert float(rows["RCNN, no dropout"]["NR ci95"]) == pytest.approx(T_975[1] * 0.01)
     document = (tmp_path / "tables.md").read_text()
     assert "## Table 2: model size" in document and "| SEGAN | 50-60 |" in document
-    assert "| wiener | 1 | 1.900 |" in document and "## Runs used" in document
+    assert "| wiener | no training | demo | raw magnitudes | – | 1 | 1.900 |" in document
+    assert "## Runs used" in document and "## The paper's claims against these runs" in document
     assert r"\begin{tabular}" in (tmp_path / "tables.tex").read_text()
     assert str(tmp_path / "tables.md") in capsys.readouterr().out
 
@@ -296,19 +333,43 @@ def test_paper_table1_sweep_then_paper_tables(tmp_path: Path) -> None:
     assert used_ids(out) == jobs
     with (out / "table1.csv").open() as fh:
         rows = list(csv.DictReader(fh))
+    printed = [r for r in rows if r["Setting"] == "printed in the paper"]
+    assert sorted(float(r["NR"]) for r in printed) == [0.834, 0.854, 0.892, 0.969]
+    rows = [r for r in rows if r not in printed]
     assert [r["Model"] for r in rows] == [
         "CNN, dropout 0.2",
         "CNN, no dropout",
         "RCNN, dropout 0.2",
         "RCNN, no dropout",
     ]
+    for r in rows:  # decided from the logged params: experiment=paper_table1 runs the paper's setting
+        assert (r["Setting"], r["Domain"], r["Epochs"], r["Seeds"]) == (
+            "paper's setting",
+            "raw magnitudes",
+            "1",
+            "1",
+        )
+        assert r["Corpus"] == "demo, 4 test utt."
     metrics = [r.data.metrics for r in runs if r.info.run_id in jobs]
     logged = sorted(v for m in metrics for v in (m["test/sd"], m["test/sd_db"]))
     shown = sorted(float(r[c]) for r in rows for c in ("SD", "SD dB"))
     assert shown == pytest.approx(logged, rel=1e-3), "each cell is its run's own figure, in both of its forms"
-    for r in rows:  # the dB form is the mean of per-utterance dB values: at most the dB of the mean (Jensen)
-        assert float(r["SD dB"]) <= 10 * math.log10(float(r["SD"])) + 1e-6
-        assert float(r["NR paper"]) in (0.854, 0.834, 0.892, 0.969)
+    pooled = sorted(m["test/sd_pooled"] for m in metrics)
+    assert sorted(float(r["SD pooled"]) for r in rows) == pytest.approx(pooled, rel=1e-3)
+    with (out / "paired_stats.csv").open() as fh:
+        stats = list(csv.DictReader(fh))
+    comparisons = {r["Comparison"] for r in stats}
+    assert "RCNN − CNN (no dropout, paper's setting)" in comparisons
+    assert "no dropout − dropout 0.2 (CNN, paper's setting)" in comparisons
+    for r in stats:
+        assert (
+            float(r["95% low"]) <= float(r["Δ mean"]) <= float(r["95% high"])
+            and 0 < float(r["Wilcoxon p"]) <= 1
+        )
+        assert r["Utterances"] == "4" and r["Seeds"] == "1"
+    with (out / "claims.csv").open() as fh:
+        verdicts = {r["Claim"]: r["Verdict"] for r in csv.DictReader(fh)}
+    assert verdicts["ReLU beats ELU, SELU and PReLU (IV.D; no figures printed)"].startswith("open (no runs")
     document = (out / "tables.md").read_text()
     for heading in ("## Table 1", "## Table 2", "## Extended: per test SNR", "## Extended: per noise type"):
         assert heading in document

@@ -9,11 +9,13 @@ grouping and statistics in `run_groups`; `load_runs` is the only code that reads
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from rcnn_se.claims import RowsOf, claims_tables
+from rcnn_se.metric_names import METRICS
 from rcnn_se.run_groups import (
     ConfigGroup,
     RunRecord,
@@ -23,27 +25,13 @@ from rcnn_se.run_groups import (
     labelled,
     rank,
 )
+from rcnn_se.setting import PROVENANCE_COLUMNS, SETTING_KEYS, provenance
 from rcnn_se.store import StoreError, default_tracking_uri, open_store, project_root
+from rcnn_se.tables_paper import SETTING, MissingRuns, at_reference, table1, table2
 from rcnn_se.tables_render import Table, markdown, runs_used, write_all
 
-PAPER_TABLE1 = {  # (model, dropout on) -> (NR, SD) as printed in the paper's Table 1
-    ("cnn", True): (0.854, 0.142), ("cnn", False): (0.834, 0.057),
-    ("rcnn", True): (0.892, 0.054), ("rcnn", False): (0.969, 0.052),
-}  # fmt: skip
-PAPER_TABLE2 = (  # the paper's Table 2, model size in MB
-    ("DNN speech enhancement", "100-160"), ("Reinforcement-learning-based enhancement", "60-70"),
-    ("SEGAN", "50-60"), ("Convolutional auto-encoder", "11-20"), ("RCNN (paper)", "0.54-0.63"),
-)  # fmt: skip
-METRICS = {"pesq_wb": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR", "ssnr": "SSNR", "csig": "CSIG"}
-METRICS |= {"cbak": "CBAK", "covl": "COVL", "nr": "NR", "sd": "SD", "nr_db": "NR dB", "sd_db": "SD dB"}
-METRICS |= {"pesq_nb": "PESQ-NB", "estoi": "eSTOI", "llr": "LLR", "wss": "WSS"}
-METRICS |= {"nr_pooled": "NR pooled", "sd_pooled": "SD pooled"}
-METRICS |= {"nr_pooled_db": "NR pooled dB", "sd_pooled_db": "SD pooled dB"}
+UTTERANCES = "evaluation/test_utterances.csv"  # per-utterance scores every job logs (run.test)
 MODEL_ORDER = ("rcnn", "cnn", "noisy", "spectral_subtraction", "wiener")
-REALCHECK_COLUMNS = ("nr", "sd", "pesq_wb", "stoi")
-# The paper's setting: Table 1 holds it fixed, and each ablation frees one knob of it.
-REFERENCE = {"activation": "relu", "choice.optimizer": "adam", "snr": "all", "dropout": "0"}
-SETTING = "ReLU, Adam, every training SNR: the paper's setting"
 ABLATIONS = (  # name, param, display order, experiment, what the paper says
     ("activation", "activation", ("relu", "elu", "selu", "prelu"), "activations",
      "Paper (IV.D): ReLU gave the best results; it prints no figures."),
@@ -58,15 +46,6 @@ class TablesError(Exception):
     """Something the user must fix (no store, no experiment, missing runs): printed, not a traceback."""
 
 
-class MissingRuns(Exception):
-    def __init__(self, table: str, needs: list[str], command: str) -> None:
-        super().__init__(f"{table} needs runs of {' and '.join(needs)}")
-        self.command = command
-
-    def explain(self, where: str) -> str:
-        return f"{self}; found none {where}; run: python train.py {self.command}"
-
-
 def group_runs(runs: Sequence[RunRecord]) -> list[ConfigGroup]:
     """Configurations in the tables' order: by model, the paper's setting first, then by params."""
     return sorted(
@@ -75,61 +54,14 @@ def group_runs(runs: Sequence[RunRecord]) -> list[ConfigGroup]:
     )
 
 
-def at_reference(group: ConfigGroup, free: str = "") -> bool:
-    return all(canonical(group.params.get(k, v)) == canonical(v) for k, v in REFERENCE.items() if k != free)
+HEAD = [*PROVENANCE_COLUMNS, "Seeds"]  # after the label, every row says where it came from
 
 
 def metric_rows(labels: Sequence[str], groups: Sequence[ConfigGroup], keys: Sequence[str]) -> list[list]:
-    return [[lb, len(g.runs), *(g.stat(k) for k in keys)] for lb, g in zip(labels, groups, strict=True)]
-
-
-def table1(groups: Sequence[ConfigGroup]) -> Table:
-    chosen = [g for g in groups if g.model in ("cnn", "rcnn") and at_reference(g, free="dropout")]
-    cells, missing = [], []
-    for model, on in PAPER_TABLE1:
-        found = [g for g in chosen if g.model == model and (float(g.params.get("dropout", 0)) > 0) == on]
-        missing += [] if found else [f"model={model} with {'dropout>0' if on else 'dropout=0'}"]
-        cells += [(g, model, on) for g in found]
-    if missing:
-        raise MissingRuns("Table 1", [" and ".join(missing) + f" ({SETTING})"], "experiment=paper_table1 -m")
-    base = [
-        f"{m.upper()}, " + (f"dropout {g.params['dropout']}" if on else "no dropout") for g, m, on in cells
+    return [
+        [lb, *provenance(g), len(g.runs), *(g.stat(k) for k in keys)]
+        for lb, g in zip(labels, groups, strict=True)
     ]
-    labels = labelled(base, [g for g, _, _ in cells], {"choice.model", "model.skip", "dropout"})
-    rows = []
-    for label, (g, model, on) in zip(labels, cells, strict=True):
-        nr, sd = PAPER_TABLE1[model, on]  # fractions; converted to dB as our metrics define them
-        ours = [g.stat(f"test/{m}") for m in ("nr", "sd", "nr_db", "sd_db")]
-        paper = [nr, sd, -10 * math.log10(1 - nr), 10 * math.log10(sd)]
-        real = [g.stat(f"realcheck/{m}") for m in REALCHECK_COLUMNS]
-        row = [label, len(g.runs), *(x for pair in zip(ours, paper, strict=True) for x in pair), *real]
-        rows.append(row)
-    columns = ["Model", "Seeds"] + [f"{m}{p}" for m in ("NR", "SD", "NR dB", "SD dB") for p in ("", " paper")]
-    columns += [f"{METRICS[m]} realcheck" for m in REALCHECK_COLUMNS]
-    notes = [
-        "NR: share of noise energy removed (higher is better); SD: speech distortion index (lower is better)",
-        "Paper dB columns are converted from its fractions: -10 log10(1 - NR) and 10 log10(SD).",
-        "realcheck: the same models on real recorded speech mixed with the demo test noises "
-        "(rcnn-se make-realcheck); – where a run could not score it.",
-    ]
-    return Table("table1", "Table 1: noise reduction and speech distortion", columns, rows, notes)
-
-
-def table2(groups: Sequence[ConfigGroup]) -> Table:
-    by_size: dict[tuple[str, float], list[ConfigGroup]] = {}
-    for g in groups:
-        if (size := g.stat("model/parameters")) is not None and g.stat("model/size_mb") is not None:
-            by_size.setdefault((g.model, size.mean), []).append(g)
-    if not any(model == "rcnn" for model, _ in by_size):
-        raise MissingRuns("Table 2", ["model=rcnn with the metric model/size_mb"], "model=rcnn")
-    reps = [members[0] for members in by_size.values()]
-    not_model = {k for g in reps for k in g.params if not k.startswith("model.")} | {"model.skip"}
-    rows: list[list] = [[name, mb, None, "paper, Table 2"] for name, mb in PAPER_TABLE2]
-    labels = labelled([g.model for g in reps], reps, not_model)
-    for label, ((_, n), members) in zip(labels, by_size.items(), strict=True):
-        runs = sum(len(m.runs) for m in members)
-        rows.append([label, members[0].stat("model/size_mb").mean, int(n), f"ours, {runs} run(s)"])
-    return Table("table2", "Table 2: model size", ["Model", "Size (MB)", "Parameters", "Source"], rows)
 
 
 def found_metrics(groups: Sequence[ConfigGroup], prefix: str = "test/") -> list[str]:
@@ -148,30 +80,28 @@ def found_metrics(groups: Sequence[ConfigGroup], prefix: str = "test/") -> list[
 
 
 def extended(groups: Sequence[ConfigGroup]) -> list[Table]:
-    labels = labelled([g.model for g in groups], groups, {"choice.model", "model.skip"})
+    labels = labelled([g.model for g in groups], groups, {"choice.model", "model.skip", *SETTING_KEYS})
     metrics = found_metrics(groups)
     names = [METRICS.get(m, m) for m in metrics]
     overall = metric_rows(labels, groups, [f"test/{m}" for m in metrics])
     tables = [
-        Table(
-            "extended_overall", "Extended: every model, whole test set", ["Model", "Seeds", *names], overall
-        )
+        Table("extended_overall", "Extended: every model, whole test set", ["Model", *HEAD, *names], overall)
     ]
     if real := found_metrics(groups, "realcheck/"):
         rows = metric_rows(labels, groups, [f"realcheck/{m}" for m in real])
         note = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples) "
         note += "mixed with the demo test noises at the test SNRs: how the demo results hold on real speech."
-        header = ["Model", "Seeds", *(METRICS.get(m, m) for m in real)]
+        header = ["Model", *HEAD, *(METRICS.get(m, m) for m in real)]
         tables.append(Table("extended_realcheck", "Extended: real-speech check", header, rows, [note]))
     for kind, title, unit in (
         ("snr", "Extended: per test SNR", " dB"),
         ("noise", "Extended: per noise type", ""),
     ):
         columns = found_metrics(groups, f"test/{kind}_")
-        header = ["Model", "Seeds", *(c + unit for c in columns)]
+        header = ["Model", *HEAD, *(c + unit for c in columns)]
         for metric, name in zip(metrics, names, strict=True):
             rows = metric_rows(labels, groups, [f"test/{kind}_{c}/{metric}" for c in columns])
-            if any(cell is not None for row in rows for cell in row[2:]):
+            if any(cell is not None for row in rows for cell in row[1 + len(HEAD) :]):
                 tables.append(Table(f"extended_by_{kind}", title, header, rows, section=name))
     return tables
 
@@ -184,17 +114,20 @@ def ablations(groups: Sequence[ConfigGroup]) -> list[Table]:
         if len({canonical(g.params.get(param)) for g in chosen}) < 2:
             continue
         chosen.sort(key=lambda g: rank(order, g.params.get(param)))
-        labels = labelled([f"{name} {g.params.get(param)}" for g in chosen], chosen, {param})
+        labels = labelled([f"{name} {g.params.get(param)}" for g in chosen], chosen, {param, *SETTING_KEYS})
         metrics = found_metrics(chosen)
         rows = metric_rows(labels, chosen, [f"test/{m}" for m in metrics])
-        header = ["RCNN", "Seeds", *(METRICS.get(m, m) for m in metrics)]
+        header = ["RCNN", *HEAD, *(METRICS.get(m, m) for m in metrics)]
         notes = [claim, f"Runs: python train.py experiment={experiment} -m; other knobs at {SETTING}."]
         tables.append(Table(f"ablation_{param.split('.')[-1]}", f"Ablation: {name}", header, rows, notes))
     return tables
 
 
-def build(runs: Sequence[RunRecord], where: str, allow_missing: bool = False) -> tuple[str, list[Table]]:
-    """The Markdown document and every table; `where` names the store and filters for messages."""
+def build(
+    runs: Sequence[RunRecord], where: str, allow_missing: bool = False, rows_of: RowsOf | None = None
+) -> tuple[str, list[Table]]:
+    """The Markdown document and every table; `where` names the store and filters for messages. With
+    `rows_of` (run id -> per-utterance rows) the paper's comparisons get paired statistics and verdicts."""
     if not runs:
         raise TablesError(f"no FINISHED job runs {where}; run: python train.py experiment=paper_table1 -m")
     groups = group_runs(runs)
@@ -206,6 +139,7 @@ def build(runs: Sequence[RunRecord], where: str, allow_missing: bool = False) ->
             if not allow_missing:
                 raise TablesError(exc.explain(where)) from None
             missing.append(exc.explain(where))
+    tables += claims_tables(groups, rows_of) if rows_of is not None else []
     tables += extended(groups) + ablations(groups)
     old = [(o, f"no: same config and seed as newer {new.run_id}") for g in groups for o, new in g.superseded]
     tables.append(runs_used([(r, "yes") for g in groups for r in g.runs] + old))
@@ -243,6 +177,27 @@ def load_runs(
     ]  # fmt: skip
 
 
+def utterance_rows(uri: str, folder: Path) -> RowsOf:
+    """run id -> the rows of its `evaluation/test_utterances.csv` artifact (None if it has none), read
+    through MLflow into `folder` once per run."""
+    from mlflow.exceptions import MlflowException
+
+    from rcnn_se.evaluate import read_rows
+
+    client, seen = open_store(uri), {}
+
+    def rows_of(run_id: str):
+        if run_id not in seen:
+            try:
+                path = client.download_artifacts(run_id, UTTERANCES, str(folder / run_id))
+                seen[run_id] = read_rows(Path(path))
+            except (MlflowException, OSError):  # a run from before per-utterance logging
+                seen[run_id] = None
+        return seen[run_id]
+
+    return rows_of
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rcnn-se paper-tables", description="Rebuild the paper's tables from the MLflow store."
@@ -261,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     where = f"in experiment {args.experiment_name!r} at {uri}{filters}"
     try:
         runs = load_runs(uri, args.experiment_name, args.sweep, args.data)
-        document, tables = build(runs, where, args.allow_missing)
+        with tempfile.TemporaryDirectory(prefix="paper-tables-") as tmp:
+            document, tables = build(runs, where, args.allow_missing, utterance_rows(uri, Path(tmp)))
     except TablesError as exc:
         print(f"paper-tables: {exc}", file=sys.stderr)
         return 1

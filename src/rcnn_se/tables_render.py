@@ -210,7 +210,7 @@ def write_csv(tables: list[Table], path: Path) -> Path:
     return path
 
 
-GENERATED_CSV = ("table1", "table2", "extended_", "ablation_", "runs_used")
+GENERATED_CSV = ("table1", "table2", "claims", "paired_stats", "extended_", "ablation_", "runs_used")
 
 
 def write_all(out: Path, document: str, tables: list[Table]) -> list[Path]:
