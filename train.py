@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rcnn_se.config import register_resolvers
+from rcnn_se.config import multirun_flag_first, register_resolvers
 
 os.environ.setdefault("RCNN_SE_ROOT", str(Path(__file__).resolve().parent))
 register_resolvers()
@@ -30,4 +30,5 @@ if __name__ == "__main__":
         check_command_line(sys.argv[1:])
     except ConfigError as exc:
         sys.exit(f"Error: {exc}")
+    sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     main()

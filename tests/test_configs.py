@@ -97,3 +97,16 @@ def test_voicebank_data_needs_a_root_and_takes_one(tmp_path: Path) -> None:
     cfg = composed(["data=voicebank", f"data.root={tmp_path / 'DS_10283_2791'}"], tmp_path)
     check_instantiates(cfg, tmp_path)
     assert cfg.data.val_speakers == "auto" and cfg.data.source_sample_rate is None  # derived from the files
+
+
+def test_multirun_flag_moves_before_the_overrides() -> None:
+    """The docs' `train.py experiment=paper_table1 -m seed=1,2,3` reaches Hydra with `-m` first."""
+    from rcnn_se.config import multirun_flag_first
+
+    assert multirun_flag_first(["experiment=paper_table1", "-m", "seed=1,2,3"]) == [
+        "-m",
+        "experiment=paper_table1",
+        "seed=1,2,3",
+    ]
+    assert multirun_flag_first(["model=cnn", "--multirun"]) == ["--multirun", "model=cnn"]
+    assert multirun_flag_first(["model=cnn", "seed=2"]) == ["model=cnn", "seed=2"]

@@ -16,6 +16,17 @@ def cpu_precision() -> str:
     return "bf16-mixed" if bf16_is_native() else "32-true"
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def multirun_flag_first(argv: list[str]) -> list[str]:
+    """Move `-m`/`--multirun` before the overrides. The docs write `train.py experiment=paper_table1 -m
+    seed=1,2,3`, Hydra's own style, but argparse (Python < 3.12 with Hydra 1.3) rejects overrides on both
+    sides of the flag ("unrecognized arguments: seed=1,2,3")."""
+    flags = [a for a in argv if a in MULTIRUN_FLAGS]
+    return flags + [a for a in argv if a not in MULTIRUN_FLAGS]
+
+
 def register_resolvers() -> None:
     from rcnn_se.store import default_tracking_uri
 
