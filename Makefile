@@ -51,12 +51,12 @@ bench: install system-deps
 	$(BIN)/python benchmarks/run_all.py $(ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks train.py
-	$(BIN)/ruff format --check src tests benchmarks train.py
+	$(BIN)/ruff check src tests benchmarks train.py eval.py
+	$(BIN)/ruff format --check src tests benchmarks train.py eval.py
 
 format: install
-	$(BIN)/ruff format src tests benchmarks train.py
-	$(BIN)/ruff check --fix src tests benchmarks train.py
+	$(BIN)/ruff format src tests benchmarks train.py eval.py
+	$(BIN)/ruff check --fix src tests benchmarks train.py eval.py
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache

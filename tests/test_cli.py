@@ -17,7 +17,7 @@ def rcnn_se(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_commands_and_unknown_command_fails() -> None:
     out = rcnn_se("--help")
     assert out.returncode == 0
-    for command in ("make-demo-corpus", "paper-tables", "enhance", "export"):
+    for command in ("make-demo-corpus", "paper-tables", "enhance", "export", "evaluate"):
         assert command in out.stdout
     bad = rcnn_se("frobnicate")
     assert bad.returncode == 2 and "unknown command 'frobnicate'" in bad.stderr

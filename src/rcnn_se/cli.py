@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-realcheck": ("rcnn_se.data.realcheck", "build the real-speech check set (real speech + noises)"),
     "paper-tables": ("rcnn_se.tables", "rebuild the paper's tables from the MLflow store"),
     "enhance": ("rcnn_se.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
+    "evaluate": ("rcnn_se.evaluation_run", "score a checkpoint or run on a test set (= python eval.py)"),
     "export": ("rcnn_se.export", "export a checkpoint to TorchScript and ONNX"),
 }
 

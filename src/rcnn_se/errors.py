@@ -22,8 +22,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """The error types whose message says all a user needs: bad config, corpus, audio or store."""
     from rcnn_se.data.audio import AudioError
     from rcnn_se.data.corpus import CorpusError
+    from rcnn_se.store import StoreError
 
-    return ConfigError, CorpusError, AudioError
+    return ConfigError, CorpusError, AudioError, StoreError
 
 
 @contextmanager

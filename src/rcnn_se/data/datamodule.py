@@ -94,12 +94,24 @@ class EdinburghDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Generate the demo corpus if this is the demo data config and it is missing; then build caches."""
+        self._ensure_demo()
+        for split in ("train", "test") if self.has_train else ("test",):
+            self._cache(scan_split(self.root, split))
+
+    def _ensure_demo(self) -> None:
         if self.demo is not None:
             from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
 
             ensure_demo_corpus(self.root, DemoSpec(**self.demo))
-        for split in ("train", "test") if self.has_train else ("test",):
-            self._cache(scan_split(self.root, split))
+
+    def prepare_test(self) -> FeatureCache:
+        """The test split's features alone, for scoring a trained model (eval.py): a training split, if
+        the corpus has one, is neither read nor cached."""
+        self._ensure_demo()
+        test = scan_split(self.root, "test")
+        self.test_cache = self._cache(test)
+        self.file_rates = sorted({sf.info(str(test[0].clean_path)).samplerate})
+        return self.test_cache
 
     @property
     def has_train(self) -> bool:

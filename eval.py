@@ -1,0 +1,29 @@
+"""Score a trained model on a corpus's test split, without training (see conf/eval.yaml):
+
+python eval.py run_id=<training run> data=voicebank data.root=/data/testset_only
+python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/last.ckpt
+"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from rcnn_se.config import register_resolvers
+
+os.environ.setdefault("RCNN_SE_ROOT", str(Path(__file__).resolve().parent))
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def main(cfg: DictConfig) -> float | None:
+    from rcnn_se.errors import one_line_errors
+    from rcnn_se.evaluation_run import evaluate_checkpoint  # imported late so --help answers fast
+
+    with one_line_errors():
+        return evaluate_checkpoint(cfg)
+
+
+if __name__ == "__main__":
+    main()

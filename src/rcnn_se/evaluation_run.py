@@ -1,0 +1,122 @@
+"""`python eval.py` / `rcnn-se evaluate`: score a trained model on a corpus's test split, without training.
+
+    python eval.py run_id=<training run> data=voicebank data.root=/data/testset_only
+    python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/last.ckpt
+
+The checkpoint comes from a file or from the training run that logged it. The result is an MLflow run of
+its own (tag `rcnn_se.kind=evaluation`, so the paper tables, which count training jobs, never count it
+twice), nested under the training run (`mlflow.parentRunId`) and naming it (`rcnn_se.evaluates`); the
+training run itself gets no new metric and no epoch. Scoring is the training job's own test step
+(`run.test`), on features computed with the checkpoint's STFT settings, so the numbers compare.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from rcnn_se.errors import ConfigError
+
+log = logging.getLogger(__name__)
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]:
+    """(checkpoint file, training run id or None). A file's run is read from its job folder's
+    `mlflow_run.json`, when the file sits in `<job>/checkpoints/` as training leaves it."""
+    from rcnn_se import tracking
+    from rcnn_se.enhance import checkpoint_from_run
+
+    ckpt_path, run_id = cfg.get("ckpt_path"), cfg.get("run_id")
+    if bool(ckpt_path) == bool(run_id):
+        raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
+    if run_id:
+        return checkpoint_from_run(str(run_id), cfg.logger.tracking_uri, folder), str(run_id)
+    path = Path(str(ckpt_path)).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path}: file not found")
+    return path, tracking.read_run_file(path.parent.parent / tracking.JOB_FILE)
+
+
+def model_name(hparams: dict) -> str:
+    config = hparams.get("model_config") or {}
+    return "rcnn" if config.get("skip") else "cnn"
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> float | None:
+    """Score the checkpoint on `cfg.data`'s test split in an evaluation run; returns its test PESQ-WB."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from rcnn_se import tracking
+    from rcnn_se.metric_pool import MetricPool
+    from rcnn_se.run import test
+    from rcnn_se.safety import check_config_targets
+    from rcnn_se.store import get_run
+    from rcnn_se.system import EnhancementSystem
+
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    uri = cfg.logger.tracking_uri
+    ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
+    system = EnhancementSystem.from_checkpoint(ckpt)
+    if trained_by is not None:
+        get_run(uri, trained_by)  # a run id from a job folder must exist in this store to be linked
+    datamodule = instantiate(cfg.data, stft=system.stft_config.as_dict())
+    cache = datamodule.prepare_test()
+    client = tracking.client_for(uri)
+    logger = cfg.logger
+    experiment_id = tracking.ensure_experiment(client, logger.experiment_name, logger.artifact_location)
+    name = model_name(system.hparams)
+    choices = dict(hydra_cfg.runtime.choices)
+    tags = {
+        "rcnn_se.kind": "evaluation",
+        "rcnn_se.evaluates": trained_by or "unknown (checkpoint outside a job folder)",
+        "rcnn_se.checkpoint": str(ckpt),
+        "rcnn_se.model": name,
+        "rcnn_se.data": str(choices.get("data")),
+    }
+    run_name = f"eval {name} on {choices.get('data')}"
+    opened = tracking.job_run(client, experiment_id, run_name=run_name, parent_run_id=trained_by, tags=tags)
+    with opened as run_id:
+        params = tracking.config_params(cfg, choices)
+        params |= tracking.flatten({"checkpoint": dict(system.hparams)})
+        params |= {k: str(v) for k, v in datamodule_summary(datamodule).items()}
+        tracking.log_params(client, run_id, params)
+        tracking.log_metrics(client, run_id, system.size_summary())
+        with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
+            summary = test(cfg, system, cache, run_id, out_dir, name, pool)
+        log.info("evaluation run %s of %s (trained by %s) in %s", run_id, ckpt, trained_by, uri)
+    return summary.get("test/pesq_wb")
+
+
+def datamodule_summary(datamodule) -> dict[str, object]:
+    return {
+        "data.n_test_utterances": len(datamodule.test_cache.items),
+        "data.file_sample_rate": " ".join(str(r) for r in datamodule.file_rates),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rcnn-se evaluate [overrides]`: the same Hydra app as `python eval.py`, from any folder."""
+    import os
+
+    import hydra
+
+    from rcnn_se.config import register_resolvers
+    from rcnn_se.errors import one_line_errors
+
+    os.environ.setdefault("RCNN_SE_ROOT", str(CHECKOUT))
+    register_resolvers()
+
+    def app(cfg: DictConfig) -> float | None:
+        with one_line_errors():
+            return evaluate_checkpoint(cfg)
+
+    sys.argv = ["rcnn-se evaluate", *(sys.argv[1:] if argv is None else argv)]
+    hydra.main(version_base="1.3", config_path=str(CHECKOUT / "conf"), config_name="eval")(app)()
+    return 0
