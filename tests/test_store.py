@@ -44,6 +44,7 @@ def test_missing_store_and_run_say_where_and_create_nothing(tmp_path: Path) -> N
         get_run(uri, "0123abcd")
 
 
+@pytest.mark.slow
 def test_enhance_run_id_from_another_folder(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     store = tmp_path / "project" / "mlruns"
     uri = f"sqlite:///{store / 'mlflow.db'}"
