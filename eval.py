@@ -5,12 +5,13 @@ python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/last.ckpt
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from rcnn_se.config import register_resolvers
+from rcnn_se.config import multirun_flag_first, register_resolvers
 
 os.environ.setdefault("RCNN_SE_ROOT", str(Path(__file__).resolve().parent))
 register_resolvers()
@@ -26,4 +27,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from rcnn_se.errors import ConfigError
+    from rcnn_se.safety import check_command_line
+
+    try:  # before Hydra builds anything, as train.py does
+        check_command_line(sys.argv[1:])
+    except ConfigError as exc:
+        sys.exit(f"Error: {exc}")
+    sys.argv[1:] = multirun_flag_first(sys.argv[1:])
     main()

@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import hydra
 
-    from rcnn_se.config import register_resolvers
+    from rcnn_se.config import multirun_flag_first, register_resolvers
     from rcnn_se.errors import one_line_errors
+    from rcnn_se.safety import check_command_line
 
     os.environ.setdefault("RCNN_SE_ROOT", str(CHECKOUT))
     register_resolvers()
@@ -117,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         with one_line_errors():
             return evaluate_checkpoint(cfg)
 
-    sys.argv = ["rcnn-se evaluate", *(sys.argv[1:] if argv is None else argv)]
+    args = sys.argv[1:] if argv is None else argv
+    try:  # before Hydra builds anything, as train.py does
+        check_command_line(args)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    sys.argv = ["rcnn-se evaluate", *multirun_flag_first(args)]
     hydra.main(version_base="1.3", config_path=str(CHECKOUT / "conf"), config_name="eval")(app)()
     return 0
