@@ -16,9 +16,12 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from rcnn_se.errors import one_line_errors
-    from rcnn_se.run import run  # imported late so --help and config errors answer fast
+    from rcnn_se.store import check_server
 
     with one_line_errors():
+        check_server(cfg.logger.tracking_uri)  # before the slow imports: a dead server fails in seconds
+        from rcnn_se.run import run  # imported late so --help and config errors answer fast
+
         return run(cfg)
 
 

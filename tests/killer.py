@@ -11,12 +11,18 @@ import lightning as L
 
 
 class KillAtEpoch(L.Callback):
-    def __init__(self, epoch: int = 1) -> None:
-        self.epoch = epoch
+    """SIGKILLs its own job at the start of `epoch`; with a `marker` file, only the first time, so the
+    relaunch of the very same command (same config) runs through."""
+
+    def __init__(self, epoch: int = 1, marker: str | None = None, signum: int = signal.SIGKILL) -> None:
+        self.epoch, self.marker, self.signum = epoch, marker, signum
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if trainer.current_epoch != self.epoch or (self.marker and os.path.exists(self.marker)):
+            return
+        if self.marker:
+            open(self.marker, "w").close()
+        os.kill(os.getpid(), self.signum)
 
 
 class StallOnce(L.Callback):

@@ -52,33 +52,44 @@ def test_ddp_on_two_cpu_processes_logs_one_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
+    """Killed, then relaunched: another config is refused and leaves the folder as it was; the same config
+    (trainer limits may grow) resumes into the same run; a finished folder does nothing, or refuses."""
     out = tmp_path / "outputs" / "job"
-    args = [f"hydra.run.dir={out}", *TINY, "trainer.max_epochs=3"]
-    killed = train(
-        tmp_path,
-        *args,
-        "+callbacks.killer._target_=killer.KillAtEpoch",
-        "+callbacks.killer.epoch=1",
-        check=False,
-        pythonpath=TESTS,
-    )
+    killer = ["+callbacks.killer._target_=killer.KillAtEpoch", f"+callbacks.killer.marker={tmp_path / 'k'}"]
+    # a schedule that does not span the run's length, so that the limit may grow (rcnn_se.resume)
+    args = [f"hydra.run.dir={out}", "scheduler=plateau", *tiny_except("trainer.max_epochs"), *killer]
+    killed = train(tmp_path, *args, "trainer.max_epochs=3", check=False, pythonpath=TESTS)
     assert killed.returncode != 0
     run_id = json.loads((out / "mlflow_run.json").read_text())["run_id"]
     assert (out / "checkpoints" / "last.ckpt").is_file()
     (interrupted,) = job_runs(tmp_path)
     assert interrupted.info.status == "RUNNING" and "test/pesq_wb" not in interrupted.data.metrics
+    saved = {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()}
 
-    resumed = train(tmp_path, *args)
+    other = train(tmp_path, *args, "trainer.max_epochs=3", "model=cnn", check=False, pythonpath=TESTS)
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert f"{out} holds another job with other settings (model: rcnn -> cnn)" in other.stderr
+    assert "relaunch with the folder's own overrides" in other.stderr
+    assert {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()} == saved
+    assert client_for(tmp_path).get_run(run_id).data.params["model.skip"] == "True"
+
+    resumed = train(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)  # a limit may grow
     assert "resuming MLflow run" in resumed.stderr + resumed.stdout
     (run,) = job_runs(tmp_path)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
     client = client_for(tmp_path)
     epochs = {m.value for m in client.get_metric_history(run_id, "epoch")}
-    assert {0.0, 1.0, 2.0} <= epochs
+    assert {0.0, 1.0, 2.0, 3.0} <= epochs
     assert "test/pesq_wb" in run.data.metrics
 
-    again = train(tmp_path, *args)
+    again = train(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)
     assert "nothing to do" in again.stderr + again.stdout
+    saved = {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()}
+    for change, said in [("seed=7", "another job"), ("trainer.max_epochs=5", "a finished job")]:
+        refused = train(tmp_path, *args, change, check=False, pythonpath=TESTS)  # not trained further
+        assert refused.returncode != 0 and f"holds {said} with other settings" in refused.stderr
+        assert "nothing to do" not in refused.stderr + refused.stdout
+    assert {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()} == saved
     assert len(job_runs(tmp_path)) == 1
 
 

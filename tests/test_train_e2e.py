@@ -33,15 +33,25 @@ TINY = [
 ]
 
 
-def train(
-    tmp: Path, *args: str, check: bool = True, pythonpath: Path | None = None
-) -> subprocess.CompletedProcess:
+def train_command(tmp: Path, *args: str, pythonpath: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `python train.py ARGS` run from `tmp` as its project root."""
     env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
     if pythonpath is not None:  # the tests' own callbacks (killer.py), trusted as a user's module would be
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
         env["RCNN_SE_TRUSTED_TARGETS"] = "killer."
     cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.data_dir={os.environ['RCNN_SE_TEST_DATA']}"]
-    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
+    return cmd, env
+
+
+def train(
+    tmp: Path,
+    *args: str,
+    check: bool = True,
+    pythonpath: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    cmd, base = train_command(tmp, *args, pythonpath=pythonpath)
+    proc = subprocess.run(cmd, cwd=tmp, env=base | (env or {}), capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"

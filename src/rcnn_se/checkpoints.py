@@ -38,9 +38,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"(loaded weights-only, nothing in it was run: {blocked[0]})"
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:200]})"
-        ) from exc
+        reason = str(exc).strip().split(". ")[0][:160] or f"{type(exc).__name__}: the file ends too soon"
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return ckpt

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "enhance": ("rcnn_se.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
     "evaluate": ("rcnn_se.evaluation_run", "score a checkpoint or run on a test set (= python eval.py)"),
     "export": ("rcnn_se.export", "export a checkpoint to TorchScript and ONNX"),
+    "runs": ("rcnn_se.runs_cli", "runs clean [--delete]: list or remove FAILED and stale RUNNING runs"),
 }
 
 

@@ -28,9 +28,12 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
 
 
 def register_resolvers() -> None:
+    from rcnn_se.job_dir import claim_job_dir
     from rcnn_se.store import default_tracking_uri
 
     if not OmegaConf.has_resolver("cpu_precision"):
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
     if not OmegaConf.has_resolver("tracking_uri"):  # RCNN_SE_TRACKING_URI, else the store in `mlruns_dir`
         OmegaConf.register_new_resolver("tracking_uri", default_tracking_uri)
+    if not OmegaConf.has_resolver("job_dir"):  # cached: Hydra copies resolved values into a sweep's jobs
+        OmegaConf.register_new_resolver("job_dir", claim_job_dir, use_cache=True)

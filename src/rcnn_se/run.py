@@ -22,18 +22,20 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rcnn_se import tracking
+from rcnn_se import resume, tracking
 from rcnn_se.checkpoints import load_checkpoint
 from rcnn_se.console import job_report
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
+from rcnn_se.errors import ConfigError
 from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.safety import check_config_targets
 from rcnn_se.system import EnhancementSystem
+from rcnn_se.validate import check_values
 
 log = logging.getLogger(__name__)
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
@@ -97,7 +99,15 @@ def fit(
     """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
     trainer = build_trainer(cfg, out_dir, mlflow_logger(cfg, run_id))
     start = time.perf_counter()
-    trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
+    try:
+        trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except SystemExit as exc:
+        # Lightning turns Ctrl-C (and SIGTERM, rcnn_se.status) into a graceful stop and `sys.exit(1)`: an
+        # interruption, which the run must record as KILLED. Other exits pass as they are (submitit's
+        # requeue on a time-out exits with -1 and must reach submitit).
+        if trainer.interrupted and exc.code == 1:
+            raise KeyboardInterrupt from None
+        raise
     client = tracking.client_for(cfg.logger.tracking_uri)
     done = {"train/epochs_trained": trainer.current_epoch, "train/steps": trainer.global_step}
     tracking.log_metrics(client, run_id, done | {"train/fit_seconds": time.perf_counter() - start})
@@ -192,11 +202,6 @@ def prepare(cfg: DictConfig):
     return datamodule, build_system(cfg)
 
 
-def resume_checkpoint(cfg: DictConfig, out_dir: Path, resuming: bool) -> str | None:
-    last = out_dir / "checkpoints" / "last.ckpt"
-    return cfg.get("ckpt_path") or (str(last) if resuming and last.is_file() else None)
-
-
 def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> dict[str, str]:
     return {
         "rcnn_se.kind": "job",
@@ -213,7 +218,7 @@ def check_optimized_metric(metric: str | None) -> None:
     """A sweeper tunes on what `optimized_metric` names; tuning on test scores would leak the test set into
     the choice of hyper-parameters, so only validation metrics (`val/...`) are accepted."""
     if metric and not str(metric).startswith("val/"):
-        raise ValueError(
+        raise ConfigError(
             f"optimized_metric={metric}: must be a validation metric (val/...), never a test one; "
             "e.g. optimized_metric=val/loss_best"
         )
@@ -223,6 +228,7 @@ def run(cfg: DictConfig) -> float | None:
     """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`, a `val/` metric
     read back from the job's MLflow run; None for a model that does not train)."""
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # before anything is instantiated
+    check_values(cfg)  # before the run is created: a typo must not leave a FAILED run behind
     hydra_cfg = HydraConfig.get()
     check_optimized_metric(cfg.get("optimized_metric"))
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -230,24 +236,28 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     previous = tracking.read_run_file(out_dir / tracking.JOB_FILE)
-    resume_from = resume_checkpoint(cfg, out_dir, previous is not None)
+    resume_from = resume.resume_checkpoint(cfg, out_dir, previous is not None)
     if is_worker_rank():  # rank 0 has written the run file before it launched this process
         datamodule, system = prepare(cfg)
         build_trainer(cfg, out_dir, mlflow_logger(cfg, previous)).fit(
-            system, datamodule, ckpt_path=resume_from
+            system, datamodule, ckpt_path=resume_from, weights_only=True
         )
         return None
 
+    resume.hold_folder(out_dir)
+    choices = dict(hydra_cfg.runtime.choices)
+    resume.check_same_job(cfg, out_dir, choices=choices)  # before the store: a refusal changes nothing
     client = tracking.client_for(cfg.logger.tracking_uri)
     metric = cfg.get("optimized_metric")
     if previous is not None and client.get_run(previous).info.status == "FINISHED":
+        resume.check_same_job(cfg, out_dir, growable=(), choices=choices)
         log.info("%s already holds the finished MLflow run %s: nothing to do", out_dir, previous)
         return client.get_run(previous).data.metrics.get(metric) if metric else None
+    resume.save_job_config(cfg, HydraConfig.instance().cfg, out_dir)
     experiment_id = tracking.ensure_experiment(
         client, cfg.logger.experiment_name, cfg.logger.artifact_location
     )
     parent = tracking.read_parent_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
-    choices = dict(hydra_cfg.runtime.choices)
     overrides = " ".join(hydra_cfg.overrides.task)
     run_name = f"{choices.get('model')} {overrides}".strip()[:120]
     tags = job_tags(cfg, choices, overrides, out_dir)

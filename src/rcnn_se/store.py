@@ -8,21 +8,42 @@ the real store. Readers open a store with `open_store`, which refuses to create 
 backend silently creates an empty database on first contact, and an empty store then says "run not found"
 about a run that exists elsewhere.
 
-Kept free of heavy imports (MLflow is loaded only inside `open_store`), so config resolvers can use it.
+Writers (a training job) open it with `open_client`, safely: a local SQLite store is created and migrated
+under a file lock, since first jobs started together on a fresh store otherwise race through MLflow's schema
+creation and crash (`duplicate column name`, `table _alembic_tmp_experiments already exists`). Readers and
+writers alike ask a tracking server whether it answers first: an unreachable one would otherwise cost
+MLflow's default retries (7, with exponential back-off: about four minutes) and then a traceback; here it
+is one line within seconds.
+
+Kept free of heavy imports (MLflow is loaded only inside the openers), so config resolvers can use it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ENV_URI = "RCNN_SE_TRACKING_URI"
 ENV_ROOT = "RCNN_SE_ROOT"
 SQLITE = "sqlite:///"
+PROBE_SECONDS = 5.0
+# How MLflow's own HTTP calls behave once a server has answered (a user's values win): a server that
+# goes away mid-run is retried for tens of seconds, not minutes.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_answered: set[str] = set()
 
 
 class StoreError(ValueError):
     """A store or run that cannot be found; the message says where it looked and how to point elsewhere."""
+
+
+class TrackingUnavailable(StoreError):
+    """The tracking server does not answer; raised before any run is created."""
 
 
 def project_root() -> Path:
@@ -47,10 +68,55 @@ def where(uri: str) -> str:
     return f"{uri} ({how})"
 
 
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `path` (created if missing), released on exit or at process death."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_server(uri: str) -> None:
+    """Fail fast, in one line, when nothing answers at an http(s) tracking URI; any HTTP answer counts."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    if not uri.startswith(("http://", "https://")) or uri in _answered:
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_SECONDS).close()
+    except urllib.error.HTTPError:
+        pass  # it answered, if not with 200: MLflow's own calls will say more
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnavailable(
+            f"tracking URI {uri}: no MLflow server answers ({reason}); start it (`mlflow server`, "
+            "`make ui`) or set logger.tracking_uri to one that runs (MLFLOW_HTTP_REQUEST_TIMEOUT and "
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES set how long a server may take once it has answered)"
+        ) from None
+    _answered.add(uri)
+
+
+def open_client(uri: str):
+    """An MlflowClient for a job to write to; a SQLite store's file and schema are created under a lock."""
+    check_server(uri)
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith(SQLITE):
+        return MlflowClient(tracking_uri=uri)
+    database = Path(uri.removeprefix(SQLITE))
+    database.parent.mkdir(parents=True, exist_ok=True)  # SQLite will not create the folder
+    with file_lock(database.with_name(database.name + ".lock")):
+        return MlflowClient(tracking_uri=uri)  # creates and migrates the schema on first use
+
+
 def open_store(uri: str):
     """An MlflowClient on an existing store; a missing SQLite file is an error, never a new empty store."""
     if uri.startswith(SQLITE) and not Path(uri.removeprefix(SQLITE)).is_file():
         raise StoreError(f"no MLflow store at {where(uri)}")
+    check_server(uri)
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)

@@ -20,6 +20,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rcnn_se import status
+
 PARENT_FILE = "mlflow_parent_run.json"
 JOB_FILE = "mlflow_run.json"
 MAX_PARAM_LENGTH = 6000
@@ -27,12 +29,11 @@ BATCH = 100
 
 
 def client_for(tracking_uri: str):
-    """An MlflowClient for the URI, creating the SQLite file's folder first (SQLite will not)."""
-    from mlflow.tracking import MlflowClient
+    """An MlflowClient for the URI, opened safely (rcnn_se.store: a locked SQLite set-up, a server that
+    must answer)."""
+    from rcnn_se.store import open_client
 
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=tracking_uri)
+    return open_client(tracking_uri)
 
 
 def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
@@ -121,19 +122,22 @@ def job_run(
     tags: Mapping[str, str] | None = None,
     run_id: str | None = None,
 ) -> Iterator[str]:
-    """A run whose final status tells the truth: FINISHED, FAILED on an exception, KILLED on Ctrl-C.
+    """A run whose final status tells the truth: FINISHED, FAILED on an exception, KILLED on Ctrl-C or
+    SIGTERM; a run left RUNNING by a SIGKILL names its dead owner process (rcnn_se.status).
 
     Passing `run_id` re-opens an existing run (resuming an interrupted job keeps its history in one place).
     """
-    all_tags = {"host": socket.gethostname(), **(tags or {})}
+    all_tags = {"host": socket.gethostname(), **(tags or {}), status.OWNER_TAG: status.owner()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     if run_id is None:
         run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
     else:
         client.update_run(run_id, status="RUNNING")
+        status.mark_owner(client, run_id)
     try:
-        yield run_id
+        with status.sigterm_as_interrupt():
+            yield run_id
     except KeyboardInterrupt:
         client.set_terminated(run_id, status="KILLED")
         raise
@@ -153,6 +157,8 @@ class SweepParentRun(Callback):
         existing = read_parent_run_id(sweep_dir)
         if existing is not None:
             client.update_run(existing, status="RUNNING")
+            status.mark_owner(client, existing)
+            status.close_at_exit(client, existing)
             return
         experiment_id = ensure_experiment(
             client, config.logger.experiment_name, config.logger.artifact_location
@@ -169,6 +175,10 @@ class SweepParentRun(Callback):
             },
         )
         write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)
+        status.mark_owner(client, run.info.run_id)
+        # Hydra may reject an override after this point (`-m model=rcnn,nosuch`) and never call
+        # on_multirun_end: the parent must not stay RUNNING then.
+        status.close_at_exit(client, run.info.run_id)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Mark the sweep FAILED as soon as one job fails: Hydra raises after the batch, so the sweep's end

@@ -1,0 +1,112 @@
+"""Run statuses that tell the truth, even when a process dies without a word.
+
+A run records the process that owns it (`rcnn_se.owner` = host:pid:start-time), so that a RUNNING run
+whose process is gone (SIGKILL, a power cut, an out-of-memory kill) can be told apart from one that is
+still training: `rcnn-se runs clean` lists those with the FAILED runs. A sweep's parent run is closed
+FAILED at exit if the sweep ended before its own end hook could close it (Hydra rejecting an override,
+a launcher crash), and a SIGTERM is turned into the same graceful interruption as Ctrl-C (KILLED).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+OWNER_TAG = "rcnn_se.owner"
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a reused pid is not taken for it."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def owner() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def owner_alive(tag: str | None) -> bool | None:
+    """True/False for an owner on this host; None when it cannot be told (another host, no tag)."""
+    try:
+        host, pid, ticks = (tag or "").rsplit(":", 2)
+        pid_number = int(pid)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's live process
+    return ticks == "?" or _start_ticks(pid_number) == ticks
+
+
+def mark_owner(client, run_id: str) -> None:
+    client.set_tag(run_id, OWNER_TAG, owner())
+
+
+def close_at_exit(client, run_id: str) -> None:
+    """At interpreter exit, end the run if it is still RUNNING: KILLED after Ctrl-C, FAILED otherwise."""
+
+    def close() -> None:
+        try:
+            if client.get_run(run_id).info.status != "RUNNING":
+                return
+            interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+            client.set_terminated(run_id, status="KILLED" if interrupted else "FAILED")
+        except Exception as exc:  # the store may be gone at exit; say so rather than hide it
+            print(f"rcnn_se: could not close MLflow run {run_id} at exit ({exc})", file=sys.stderr)
+
+    atexit.register(close)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt, so a plain `kill` ends the run KILLED after the
+    same clean-up as Ctrl-C. Left alone where someone else handles SIGTERM (submitit, SLURM requeueing)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield  # signal handlers belong to the main thread; and someone else's handler stays in charge
+        return
+
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def needs_cleaning(client, experiment_ids: list[str], stale_hours: float) -> list[tuple[object, str]]:
+    """(run, reason) for every FAILED run and every RUNNING run whose owner is gone, or, where that cannot
+    be told (another host, an older run), that started more than `stale_hours` ago."""
+    found = []
+    now = time.time() * 1000
+    for run in client.search_runs(experiment_ids, "attributes.status != 'FINISHED'", max_results=50000):
+        status = run.info.status
+        if status == "FAILED":
+            found.append((run, "failed"))
+        elif status == "RUNNING":
+            alive = owner_alive(run.data.tags.get(OWNER_TAG))
+            hours = (now - run.info.start_time) / 3.6e6
+            if alive is False:
+                found.append((run, "stale: its process is gone"))
+            elif alive is None and hours > stale_hours:
+                found.append((run, f"stale: RUNNING for {hours:.0f} h, owner unknown"))
+    return found

@@ -1,0 +1,80 @@
+"""Statuses and failures as a user meets them, through `python train.py`: Ctrl-C ends a run KILLED, a
+truncated last.ckpt is resumed around, a sweep Hydra rejects leaves no RUNNING parent, and bad values, a
+dead tracking server and loader errors are one line each, without a traceback and without a run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from test_reliability import closed_port
+from test_scale import TESTS, job_runs, tiny_except
+from test_train_e2e import TINY, client_for, train
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_are_killed_and_a_truncated_last_checkpoint_is_resumed_around(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "outputs" / "job"
+    killers = []
+    for name, signum, epoch in [("ctrl_c", signal.SIGINT, 1), ("term", signal.SIGTERM, 2)]:
+        key = f"+callbacks.{name}"
+        killers += [f"{key}._target_=killer.KillAtEpoch", f"{key}.epoch={epoch}",
+                    f"{key}.marker={tmp_path / name}", f"{key}.signum={int(signum)}"]  # fmt: skip
+    args = [f"hydra.run.dir={out}", "trainer.max_epochs=3", *tiny_except("trainer.max_epochs"), *killers]
+    interrupted = train(tmp_path, *args, check=False, pythonpath=TESTS)  # Ctrl-C at epoch 1
+    assert interrupted.returncode != 0
+    (run,) = job_runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert (out / "checkpoints" / "epoch000.ckpt").is_file()
+    last = out / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:4096])  # as a kill in the middle of writing it would leave it
+
+    terminated = train(tmp_path, *args, check=False, pythonpath=TESTS)  # SIGTERM at epoch 2
+    printed = terminated.stdout + terminated.stderr
+    assert "last.ckpt: not a readable checkpoint" in printed
+    assert f"resuming from {out / 'checkpoints' / 'epoch000.ckpt'} instead of {last}" in printed
+    (run,) = job_runs(tmp_path)
+    assert terminated.returncode != 0 and run.info.status == "KILLED"
+
+    train(tmp_path, *args, pythonpath=TESTS)
+    (run,) = job_runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id == json.loads((out / "mlflow_run.json").read_text())["run_id"]
+
+
+@pytest.mark.slow
+def test_sweep_rejected_by_hydra_leaves_no_running_parent(tmp_path: Path) -> None:
+    proc = train(tmp_path, "-m", "model=rcnn,nosuch", *TINY, check=False)
+    assert proc.returncode != 0 and "nosuch" in proc.stderr
+    client = client_for(tmp_path)
+    runs = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    assert runs and {r.info.status for r in runs} == {"FAILED"}
+    assert {r.data.tags["rcnn_se.kind"] for r in runs} == {"sweep"}
+
+
+@pytest.mark.slow
+def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    dead = train(tmp_path, f"logger.tracking_uri={uri}", *TINY, check=False)
+    assert time.monotonic() - start < 15, "an unreachable tracking server must fail within seconds"
+    assert dead.returncode != 0 and "Traceback" not in dead.stderr
+    assert f"Error: tracking URI {uri}: no MLflow server answers" in dead.stderr
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" in dead.stderr
+
+    bad = train(tmp_path, "dropout=abc", *TINY, check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "Error: dropout='abc': expected a number in [0, 1)" in bad.stderr
+    assert not (tmp_path / "mlruns").exists(), "a refused config must not create a run (or a store)"
+
+    loader = train(tmp_path, "snr=7", *TINY, check=False)
+    assert loader.returncode != 0 and "Traceback" not in loader.stderr
+    assert "Error: snr=7 matches no utterance" in loader.stderr
+    full = train(tmp_path, "snr=7", *TINY, check=False, env={"HYDRA_FULL_ERROR": "1"})
+    assert "Traceback" in full.stderr and "CorpusError: snr=7 matches no utterance" in full.stderr
