@@ -53,6 +53,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
 
     from rcnn_se import tracking
     from rcnn_se.metric_pool import MetricPool
+    from rcnn_se.resume import save_job_config
     from rcnn_se.run import test
     from rcnn_se.safety import check_config_targets
     from rcnn_se.store import get_run
@@ -61,6 +62,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job
     uri = cfg.logger.tracking_uri
     ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
