@@ -13,6 +13,12 @@ measured by `make bench` (part c):
 fp32 gives the plain forward pass's output up to float rounding; bf16 and int8 trade two to three
 significant digits of the network's output for speed, so they are opt-in and never used to score the test
 set (their effect on the metrics is measured and reported instead).
+
+What a user waits for is the whole path, not the network: enhancing a file end to end (read wav, resample
+to 16 kHz, STFT, this class, ISTFT, resample back, write wav) ran at RTF 0.024 in int8, 0.054 in bf16 and
+0.147 in fp32 on one thread, of which this class took 0.019, 0.039 and 0.095 (40 noisy demo test files,
+126 s of 48 kHz audio, 2-core AMD EPYC with AVX512-BF16 shared with other jobs, 2026-12-02; `make bench`,
+part c, prints both beside the machine's matmul peak).
 """
 
 from __future__ import annotations
