@@ -16,6 +16,7 @@ from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import Enhanced, evaluate, summarize
+from rcnn_se.metric_names import METRICS
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.metrics import utterance_metrics
 from rcnn_se.noisy_reference import NoisyReference
@@ -77,3 +78,6 @@ def test_nr_sd_per_utterance_mean_and_pooled(scored) -> None:
     assert summary["test/sd_pooled"] == pytest.approx(sum(r["e.distortion"] for r in rows) / speech_in)
     assert summary["test/delta.pesq_wb"] == pytest.approx(np.nanmean([r["delta.pesq_wb"] for r in rows]))
     assert "test/noisy.pesq_wb" not in summary and "test/e.noise_in" not in summary
+    pooled = [k.removeprefix("test/") for k in summary if k.count("/") == 1 and k.endswith("_pooled")]
+    assert sorted(pooled) == ["nr_db_pooled", "nr_pooled", "sd_db_pooled", "sd_pooled"]
+    assert set(pooled) <= set(METRICS), "every pooled metric has a table name"

@@ -4,4 +4,4 @@ METRICS = {"pesq_wb": "PESQ-WB", "stoi": "STOI", "si_sdr": "SI-SDR", "ssnr": "SS
 METRICS |= {"cbak": "CBAK", "covl": "COVL", "nr": "NR", "sd": "SD", "nr_db": "NR dB", "sd_db": "SD dB"}
 METRICS |= {"pesq_nb": "PESQ-NB", "estoi": "eSTOI", "llr": "LLR", "wss": "WSS"}
 METRICS |= {"nr_pooled": "NR pooled", "sd_pooled": "SD pooled"}
-METRICS |= {"nr_pooled_db": "NR pooled dB", "sd_pooled_db": "SD pooled dB"}
+METRICS |= {"nr_db_pooled": "NR pooled dB", "sd_db_pooled": "SD pooled dB"}  # evaluate.summarize's names
