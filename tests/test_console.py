@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcnn_se.console import job_report, score_table
+from rcnn_se.console import job_report, score_table, ui_hint
 from rcnn_se.evaluate import summarize
 
 
@@ -24,6 +24,23 @@ def test_table_has_the_whole_set_then_each_snr_in_order() -> None:
 
 def test_report_names_the_run_and_every_scored_set() -> None:
     scored = {"test": summarize(rows()), "realcheck": summarize(rows(), "realcheck")}
-    report = job_report(scored, "abc123", "URI")
+    report = job_report(scored, "abc123", "sqlite:///x.db", "7")
     assert report.index("test: 3 utterances") < report.index("realcheck: 3 utterances")
-    assert report.splitlines()[-1].startswith("MLflow run abc123 in URI")
+    assert "MLflow run abc123 in sqlite:///x.db" in report
+    assert report.splitlines()[-1].endswith("/#/experiments/7/runs/abc123")
+
+
+def test_noisy_input_row_follows_each_model_row() -> None:
+    noisy = [{**r, "pesq_wb": r["pesq_wb"] - 0.5} for r in rows()]
+    table = score_table(summarize(rows()), "test", summarize(noisy), "rcnn").splitlines()
+    assert table[1].split() == ["SNR", "PESQ-WB", "STOI"]
+    assert table[2].split() == ["all", "rcnn", "2.067", "0.927"]
+    assert table[3].split() == ["noisy", "1.567", "0.927"]
+    assert table[4].split() == ["2.5", "dB", "rcnn", "1.600", "0.910"] and table[5].split()[0] == "noisy"
+
+
+def test_ui_hint_serves_a_local_store_and_links_a_server() -> None:
+    local = ui_hint("sqlite:////w/mlruns/mlflow.db", "1", "r")
+    assert "ui --backend-store-uri sqlite:////w/mlruns/mlflow.db --port 5000" in local
+    assert local.endswith("open http://127.0.0.1:5000/#/experiments/1/runs/r")
+    assert ui_hint("http://127.0.0.1:5001/", "2", "r") == "open http://127.0.0.1:5001/#/experiments/2/runs/r"

@@ -104,6 +104,16 @@ def metric_names(rows: list[dict[str, float | str]]) -> list[str]:
     return [k for k in rows[0] if k not in LABELS and not k.startswith(AUX)] if rows else []
 
 
+def noisy_input_rows(rows: list[dict[str, float | str]]) -> list[dict[str, float | str]]:
+    """The noisy input's own rows, from the `noisy.<metric>` columns: the labels and its scores, with NR and
+    SD zero (the unprocessed input removes no noise and distorts no speech), to summarize like a model's."""
+    out = []
+    for row in rows:
+        scores = {k.removeprefix("noisy."): v for k, v in row.items() if k.startswith("noisy.")}
+        out.append({k: row[k] for k in LABELS if k in row} | {"nr": 0.0, "sd": 0.0} | scores)
+    return out
+
+
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else float("nan")

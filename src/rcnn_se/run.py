@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from rcnn_se import resume, tracking
+from rcnn_se import resume, run_metadata, tracking
 from rcnn_se.checkpoints import load_checkpoint
 from rcnn_se.console import job_report
 from rcnn_se.data.audio import write_wav
@@ -30,9 +30,10 @@ from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.errors import ConfigError
-from rcnn_se.evaluate import Enhanced, evaluate, summarize, write_rows
+from rcnn_se.evaluate import Enhanced, evaluate, noisy_input_rows, summarize, write_rows
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.metric_pool import MetricPool
+from rcnn_se.quiet import silence_known_noise
 from rcnn_se.safety import check_config_targets
 from rcnn_se.system import EnhancementSystem
 from rcnn_se.validate import check_values
@@ -130,9 +131,11 @@ def test(
     model_name: str,
     pool: MetricPool,
     prefix: str = "test",
-) -> dict:
-    """Score a whole test split; log the breakdown (metrics named `<prefix>/...`), per-utterance rows and a
-    few audio examples. The demo test split also gets figures; the real-speech check is `prefix=realcheck`."""
+) -> tuple[dict, dict]:
+    """Score a whole test split; log the breakdown (metrics named `<prefix>/...`, the noisy input's as
+    `noisy/<prefix>/...`), per-utterance rows and a few audio examples. The demo test split also gets
+    figures; the real-speech check is `prefix=realcheck`. Returns the model's and the noisy input's
+    summaries."""
     client = tracking.client_for(cfg.logger.tracking_uri)
     audio_dir = out_dir / ("audio" if prefix == "test" else f"audio_{prefix}")
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
@@ -157,14 +160,16 @@ def test(
         on_enhanced=keep_audio,
     )
     summary = summarize(rows, prefix=prefix)
-    tracking.log_metrics(client, run_id, summary)
+    noisy = noisy_input_rows(rows)
+    noisy_summary = summarize(noisy, prefix=prefix)
+    tracking.log_metrics(client, run_id, summary | {f"noisy/{k}": v for k, v in noisy_summary.items()})
     csv_path = write_rows(rows, out_dir / f"{prefix}_utterances.csv")
     client.log_artifact(run_id, str(csv_path), artifact_path="evaluation")
     if audio_dir.is_dir():
         client.log_artifacts(run_id, str(audio_dir), artifact_path=audio_dir.name)
     if prefix == "test":
-        log_figures(client, run_id, rows, examples, fs, out_dir / "figures", model_name)
-    return summary
+        log_figures(client, run_id, rows, noisy, examples, fs, out_dir / "figures", model_name)
+    return summary, noisy_summary
 
 
 def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
@@ -181,16 +186,21 @@ def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
 
 
 def log_figures(
-    client, run_id: str, rows: list, examples: list[Enhanced], fs: int, folder: Path, name: str
+    client, run_id: str, rows: list, noisy: list, examples: list[Enhanced], fs: int, folder: Path, name: str
 ) -> None:
-    """A Figure-3-style spectrogram of each audio example and the metrics against test SNR."""
+    """A Figure-3-style spectrogram of each audio example and the metrics against test SNR, beside the noisy
+    input's."""
     from rcnn_se.figures import metric_vs_snr_figure, spectrogram_figure
 
     for item in examples:
         panels = [("clean", item.clean), ("noisy", item.noisy), (name, item.enhanced)]
         spectrogram_figure(panels, fs, folder / f"spectrogram_{item.uid}.png")
     metric_vs_snr_figure(
-        rows, ["pesq_wb", "stoi", "si_sdr", "nr", "sd"], folder / "metrics_vs_snr.png", label=name
+        rows,
+        ["pesq_wb", "stoi", "si_sdr", "nr", "sd"],
+        folder / "metrics_vs_snr.png",
+        baseline_rows=noisy,
+        label=name,
     )
     client.log_artifacts(run_id, str(folder), artifact_path="figures")
 
@@ -203,14 +213,14 @@ def prepare(cfg: DictConfig):
 
 
 def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> dict[str, str]:
-    return {
+    commit = run_metadata.code_commit()
+    return run_metadata.source_tags("train.py", commit) | {
         "rcnn_se.kind": "job",
         "rcnn_se.model": str(choices.get("model")),
         "rcnn_se.data": str(choices.get("data")),
         "rcnn_se.experiment": str(choices.get("experiment")),
         "rcnn_se.overrides": overrides,
         "rcnn_se.output_dir": str(out_dir),
-        "mlflow.source.git.commit": tracking.git_commit(Path(cfg.paths.root_dir)),
     }
 
 
@@ -227,6 +237,7 @@ def check_optimized_metric(metric: str | None) -> None:
 def run(cfg: DictConfig) -> float | None:
     """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`, a `val/` metric
     read back from the job's MLflow run; None for a model that does not train)."""
+    silence_known_noise()
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # before anything is instantiated
     check_values(cfg)  # before the run is created: a typo must not leave a FAILED run behind
     hydra_cfg = HydraConfig.get()
@@ -259,7 +270,7 @@ def run(cfg: DictConfig) -> float | None:
     )
     parent = tracking.read_parent_run_id(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     overrides = " ".join(hydra_cfg.overrides.task)
-    run_name = f"{choices.get('model')} {overrides}".strip()[:120]
+    run_name = run_metadata.job_run_name(str(choices.get("model")), list(hydra_cfg.overrides.task))
     tags = job_tags(cfg, choices, overrides, out_dir)
     with tracking.job_run(
         client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags, run_id=previous
@@ -278,19 +289,28 @@ def run(cfg: DictConfig) -> float | None:
         if (out_dir / ".hydra").is_dir():
             client.log_artifacts(run_id, str(out_dir / ".hydra"), artifact_path="config")
         # Started now so its workers are ready by evaluation time; a bad `evaluate.workers` fails here.
-        with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
+        with (
+            MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool,
+            run_metadata.system_metrics(
+                run_id, cfg.logger.tracking_uri, cfg.logger.system_metrics_interval, previous is not None
+            ),
+        ):
             datamodule, system = prepare(cfg)
             if previous is None:
                 tracking.log_params(client, run_id, {k: str(v) for k, v in datamodule.summary.items()})
+                run_metadata.log_corpus(client, run_id, str(choices.get("data")), datamodule)
             tracking.log_metrics(client, run_id, system.size_summary())
             if system.trainable:
                 fit(cfg, system, datamodule, run_id, out_dir, resume_from)
             model = str(choices.get("model"))
-            summary = test(cfg, system, datamodule.test_cache, run_id, out_dir, model, pool)
-            scored = {"test": summary}
+            summary, noisy = test(cfg, system, datamodule.test_cache, run_id, out_dir, model, pool)
+            scored, references = {"test": summary}, {"test": noisy}
             checks = realcheck_cache(cfg, datamodule.stft) if cfg.realcheck.enabled else None
             if checks is not None:
-                scored["realcheck"] = test(cfg, system, checks, run_id, out_dir, model, pool, "realcheck")
+                scored["realcheck"], references["realcheck"] = test(
+                    cfg, system, checks, run_id, out_dir, model, pool, "realcheck"
+                )
             client.set_tag(run_id, "rcnn_se.realcheck", "scored" if checks is not None else "skipped")
-            log.info("scores of %s:\n%s", model, job_report(scored, run_id, cfg.logger.tracking_uri))
+            report = job_report(scored, run_id, cfg.logger.tracking_uri, experiment_id, references, model)
+            log.info("scores of %s against the noisy input:\n%s", model, report)
     return client.get_run(run_id).data.metrics.get(metric) if metric else None

@@ -36,14 +36,23 @@ def client_for(tracking_uri: str):
     return open_client(tracking_uri)
 
 
+# Opens the experiment in the UI's model-training view; without it MLflow 3 shows its GenAI view (traces).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
+    """The experiment's id, created if missing; either way it carries `EXPERIMENT_KIND` (experiments made
+    before the tag existed get it on their next run)."""
     found = client.get_experiment_by_name(name)
     if found is not None:
+        for key, value in EXPERIMENT_KIND.items():
+            if found.tags.get(key) != value:
+                client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
     remote = client.tracking_uri.startswith(("http://", "https://"))
     location = None if remote or artifact_location is None else Path(artifact_location).resolve().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except Exception:  # created by a concurrent job between our lookup and our create
         found = client.get_experiment_by_name(name)
         if found is None:
@@ -164,14 +173,18 @@ class SweepParentRun(Callback):
             client, config.logger.experiment_name, config.logger.artifact_location
         )
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        overrides = " ".join(config.hydra.overrides.task)
+        from rcnn_se.run_metadata import code_commit, source_tags, sweep_run_name
+
+        overrides = list(config.hydra.overrides.task)
+        commit = code_commit()
         run = client.create_run(
             experiment_id,
-            run_name=f"sweep {sweep_dir.name}",
-            tags={
+            run_name=sweep_run_name(overrides, sweep_dir),
+            tags=source_tags("train.py -m", commit)
+            | {
                 "rcnn_se.kind": "sweep",
                 "rcnn_se.sweep_dir": str(sweep_dir),
-                "rcnn_se.overrides": overrides,
+                "rcnn_se.overrides": " ".join(overrides),
             },
         )
         write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)

@@ -1,0 +1,39 @@
+"""Keep a job's output to what a user can act on: Lightning's advertising tips and warnings we know to be
+harmless here are dropped; every other message passes untouched.
+
+Known and harmless (lightning 2.6 with torch 2.11):
+* "💡 Tip: ... try installing litlogger / litmodels": an advertisement, logged at every trainer start;
+* "`isinstance(treespec, LeafSpec)` is deprecated": raised inside Lightning's own pytree helper;
+* "Precision bf16-mixed is not supported by the model summary": the summary's size estimate only;
+* MLflow's system-metrics monitor announcing that it starts, stops and skips GPUs (its warnings stay).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+TIP_PREFIX = "💡 Tip:"
+KNOWN_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated",
+    r"Precision .* is not supported by the model summary",
+)
+LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class DropTips(logging.Filter):
+    """A logging filter that drops Lightning's advertising tips."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(TIP_PREFIX)
+
+
+def silence_known_noise() -> None:
+    """Install the filters (idempotent: a second call adds nothing)."""
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropTips) for f in logger.filters):
+            logger.addFilter(DropTips())
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+    for pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
