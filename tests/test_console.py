@@ -27,7 +27,7 @@ def test_report_names_the_run_and_every_scored_set() -> None:
     report = job_report(scored, "abc123", "sqlite:///x.db", "7")
     assert report.index("test: 3 utterances") < report.index("realcheck: 3 utterances")
     assert "MLflow run abc123 in sqlite:///x.db" in report
-    assert report.splitlines()[-1].endswith("/#/experiments/7/runs/abc123")
+    assert report.splitlines()[-1].endswith("/#/experiments/7/runs/abc123?workflowType=machine_learning")
 
 
 def test_noisy_input_row_follows_each_model_row() -> None:
@@ -42,5 +42,6 @@ def test_noisy_input_row_follows_each_model_row() -> None:
 def test_ui_hint_serves_a_local_store_and_links_a_server() -> None:
     local = ui_hint("sqlite:////w/mlruns/mlflow.db", "1", "r")
     assert "ui --backend-store-uri sqlite:////w/mlruns/mlflow.db --port 5000" in local
-    assert local.endswith("open http://127.0.0.1:5000/#/experiments/1/runs/r")
-    assert ui_hint("http://127.0.0.1:5001/", "2", "r") == "open http://127.0.0.1:5001/#/experiments/2/runs/r"
+    assert local.endswith("open http://127.0.0.1:5000/#/experiments/1/runs/r?workflowType=machine_learning")
+    server = ui_hint("http://127.0.0.1:5001/", "2", "r")
+    assert server == "open http://127.0.0.1:5001/#/experiments/2/runs/r?workflowType=machine_learning"

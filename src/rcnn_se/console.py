@@ -51,10 +51,15 @@ def mlflow_command() -> str:
     return str(script) if script.is_file() else "mlflow"
 
 
+# MLflow 3.17's UI opens every experiment in its GenAI view unless the address asks for the training view:
+# its GenAI / Model training switch (kept per browser) overrides the experiment's `mlflow.experimentKind`.
+TRAINING_VIEW = "?workflowType=machine_learning"
+
+
 def ui_hint(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     """How to see the run in the MLflow UI: its address on a server, or the command that serves a local
     store and the address to open then."""
-    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    page = f"#/experiments/{experiment_id}/runs/{run_id}{TRAINING_VIEW}"
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri.rstrip('/')}/{page}"
     command = f"{mlflow_command()} ui --backend-store-uri {tracking_uri} --port {UI_PORT}"

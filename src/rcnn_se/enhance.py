@@ -1,4 +1,4 @@
-"""`rcnn-se enhance`: denoise wav files with a trained model, from a checkpoint file or an MLflow run.
+"""`rcnn-se enhance`: denoise wav files with a trained model: a checkpoint file, an MLflow run or model.
 
 Any mono wav at any sample rate: it is resampled to the model's rate, enhanced with the noisy phase, and
 resampled back, so the output has the input's rate and length. The network runs through `FastEnhancer`: in
@@ -81,8 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="a checkpoint written by train.py")
     source.add_argument("--run-id", help="an MLflow run of train.py; its logged checkpoint is used")
+    source.add_argument("--model", help="a logged or registered MLflow model: runs:/ID/model, models:/NAME/1")
     parser.add_argument(
-        "--tracking-uri", help="MLflow store of --run-id (default: $RCNN_SE_TRACKING_URI, else the project's)"
+        "--tracking-uri",
+        help="MLflow store of --run-id or --model (default: $RCNN_SE_TRACKING_URI, else the project's)",
     )
     parser.add_argument(
         "--block-frames", type=int, default=128, help="frames per network pass (speed and memory)"
@@ -113,7 +115,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_enhancer(args: argparse.Namespace) -> FastEnhancer:
     uri = args.tracking_uri or default_tracking_uri()
-    ckpt = args.checkpoint or checkpoint_from_run(args.run_id, uri, args.out / ".checkpoint")
+    if args.model:
+        from rcnn_se.pyfunc_model import checkpoint_from_model
+
+        ckpt = checkpoint_from_model(args.model, uri, args.out / ".model")
+    else:
+        ckpt = args.checkpoint or checkpoint_from_run(args.run_id, uri, args.out / ".checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
     calibration = None
     if args.precision == "int8":

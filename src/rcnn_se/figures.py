@@ -6,7 +6,7 @@ Headless (Agg) and pure: data in, PNG path out.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -54,6 +54,9 @@ def _means_by_snr(rows: Sequence[dict], metric: str) -> tuple[list[float], list[
     return snrs, [float(np.mean(groups[s])) for s in snrs]
 
 
+Curves = dict[str, dict[float, dict[str, float]]]  # label -> SNR -> metric -> mean
+
+
 def metric_vs_snr_figure(
     rows: Sequence[dict],
     metrics: Sequence[str],
@@ -64,11 +67,29 @@ def metric_vs_snr_figure(
 ) -> Path:
     """Mean of each metric per test SNR (one panel per metric), optionally beside a baseline's rows."""
     present = [m for m in metrics if rows and m in rows[0]]
-    fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3), squeeze=False)
-    for ax, metric in zip(axes[0], present, strict=True):
-        ax.plot(*_means_by_snr(rows, metric), marker="o", label=label)
-        if baseline_rows:
-            ax.plot(*_means_by_snr(baseline_rows, metric), marker="s", linestyle="--", label=baseline_label)
+    curves: Curves = {label: _curve(rows, present)}
+    if baseline_rows:
+        curves[baseline_label] = _curve(baseline_rows, present)
+    return curves_figure(curves, present, path, dashed={baseline_label})
+
+
+def _curve(rows: Sequence[dict], metrics: Sequence[str]) -> dict[float, dict[str, float]]:
+    curve: dict[float, dict[str, float]] = defaultdict(dict)
+    for metric in metrics:
+        for snr, value in zip(*_means_by_snr(rows, metric), strict=True):
+            curve[snr][metric] = value
+    return dict(curve)
+
+
+def curves_figure(curves: Curves, metrics: Sequence[str], path: Path, dashed: Collection[str] = ()) -> Path:
+    """One panel per metric, one line per label over the SNRs it was scored at; `dashed` labels (the
+    noisy input, say) are drawn as references."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for label, curve in curves.items():
+            snrs = sorted(s for s in curve if metric in curve[s])
+            style = {"marker": "s", "linestyle": "--", "color": "0.4"} if label in dashed else {"marker": "o"}
+            ax.plot(snrs, [curve[s][metric] for s in snrs], label=label, **style)
         ax.set_title(metric)
         ax.set_xlabel("SNR (dB)")
         ax.grid(alpha=0.3)

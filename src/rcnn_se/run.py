@@ -97,7 +97,8 @@ def example_indices(cache: FeatureCache, n: int) -> set[int]:
 def fit(
     cfg: DictConfig, system: EnhancementSystem, datamodule, run_id: str, out_dir: Path, resume_from
 ) -> None:
-    """Train, then load the best checkpoint (by validation loss) into `system` and log it as an artifact."""
+    """Train, then load the best checkpoint (by validation loss) into `system` and log it, as a file and as
+    an MLflow model (registered when `logger.register_as` names it)."""
     trainer = build_trainer(cfg, out_dir, mlflow_logger(cfg, run_id))
     start = time.perf_counter()
     try:
@@ -120,6 +121,10 @@ def fit(
         system.load_state_dict(load_checkpoint(best)["state_dict"])
         client.log_artifact(run_id, best, artifact_path="checkpoints")
         client.set_tag(run_id, "rcnn_se.checkpoint", Path(best).name)
+        from rcnn_se.pyfunc_model import log_enhancer
+
+        example = (datamodule.test_cache.wave(0, "noisy"), datamodule.test_cache.stft.sample_rate)
+        log_enhancer(run_id, cfg.logger.tracking_uri, system, example, cfg.logger.get("register_as"))
 
 
 def test(

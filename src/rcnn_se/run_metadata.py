@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,8 +119,20 @@ def corpus_inputs(name: str, datamodule) -> list:
     return inputs
 
 
-def log_corpus(client, run_id: str, name: str, datamodule) -> None:
-    client.log_inputs(run_id, datasets=corpus_inputs(name, datamodule))
+def log_corpus(client, run_id: str, name: str, datamodule, attempts: int = 3) -> None:
+    """Log the corpus inputs. Parallel jobs of a sweep register the same datasets at the same moment and
+    the SQLite store lets one of them fail on its unique key: the retry then finds the dataset there."""
+    from mlflow.exceptions import MlflowException
+
+    inputs = corpus_inputs(name, datamodule)
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 @contextmanager

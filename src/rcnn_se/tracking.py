@@ -36,7 +36,8 @@ def client_for(tracking_uri: str):
     return open_client(tracking_uri)
 
 
-# Opens the experiment in the UI's model-training view; without it MLflow 3 shows its GenAI view (traces).
+# Declares the experiment a model-training one. UIs that read it open their training view; 3.17.2's own UI
+# lets its per-browser GenAI / Model training switch decide instead, so the links we print ask for that view.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
@@ -214,4 +215,9 @@ class SweepParentRun(Callback):
         failed = [c for c in children if c.info.status != "FINISHED"]
         client.set_tag(run_id, "rcnn_se.n_jobs", str(len(children)))
         client.set_tag(run_id, "rcnn_se.n_failed", str(len(failed)))
-        client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")
+        try:  # the comparison of the jobs, printed and logged with this parent run
+            from rcnn_se.sweep_report import report_sweep
+
+            print(report_sweep(client, run_id, children, Path(config.hydra.sweep.dir)), flush=True)
+        finally:
+            client.set_terminated(run_id, status="FAILED" if failed else "FINISHED")

@@ -1,0 +1,58 @@
+"""A sweep's comparison: built from the jobs' logged metrics in a real SQLite store and logged with the
+parent run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from rcnn_se import tracking
+from rcnn_se.sweep_report import report_sweep, short_labels, snr_curves
+
+
+def job(client: MlflowClient, experiment: str, parent: str, name: str, pesq: float) -> str:
+    tags = {"rcnn_se.kind": "job", "mlflow.parentRunId": parent}
+    run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
+    metrics = {"test/pesq_wb": pesq, "test/stoi": 0.9, "test/snr_2.5/pesq_wb": pesq - 0.5,
+               "test/snr_17.5/pesq_wb": pesq + 0.5, "realcheck/pesq_wb": pesq - 0.1,
+               "noisy/test/pesq_wb": 1.5, "noisy/test/stoi": 0.88, "noisy/test/snr_2.5/pesq_wb": 1.1,
+               "noisy/test/snr_17.5/pesq_wb": 2.0}  # fmt: skip
+    tracking.log_metrics(client, run_id, metrics)
+    client.set_terminated(run_id)
+    return run_id
+
+
+def test_parent_run_logs_the_comparison_and_its_figure(tmp_path: Path) -> None:
+    client = tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = tracking.ensure_experiment(client, "e", str(tmp_path / "art"))
+    parent = client.create_run(experiment, tags={"rcnn_se.kind": "sweep"}).info.run_id
+    first = job(client, experiment, parent, "rcnn dropout=0 trainer.max_epochs=1", 2.0)
+    second = job(client, experiment, parent, "rcnn dropout=0.2 trainer.max_epochs=1", 2.25)
+    children = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    printed = report_sweep(client, parent, children, tmp_path / "sweep").splitlines()
+    assert printed[1].split()[:4] == ["job", "status", "PESQ-WB", "STOI"]
+    assert printed[2].split() == ["rcnn", "dropout=0", "FINISHED", "2.000", "0.900", "1.900", first[:8]]
+    assert printed[3].split()[:4] == ["rcnn", "dropout=0.2", "FINISHED", "2.250"]
+    assert printed[4].split() == ["noisy", "input", "1.500", "0.880", "–"]
+    logged = {a.path for a in client.list_artifacts(parent, "comparison")}
+    assert logged == {f"comparison/{n}" for n in ("comparison.md", "comparison.csv", "metrics_vs_snr.png")}
+    folder = Path(client.download_artifacts(parent, "comparison", str(tmp_path / "back")))
+    with (folder / "comparison.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["job"] for r in rows] == ["rcnn dropout=0", "rcnn dropout=0.2", "noisy input"]
+    assert float(rows[1]["PESQ-WB"]) == 2.25 and rows[1]["run"] == second
+    assert "| rcnn dropout=0.2 | FINISHED | 2.250 |" in (folder / "comparison.md").read_text()
+    assert (folder / "metrics_vs_snr.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_labels_drop_what_every_job_shares() -> None:
+    names = ["rcnn dropout=0 seed=1 e=1", "cnn dropout=0 seed=2 e=1"]
+    assert short_labels(names) == ["rcnn seed=1", "cnn seed=2"]
+
+
+def test_snr_curves_read_per_snr_keys_only() -> None:
+    metrics = {"test/pesq_wb": 2.0, "test/snr_2.5/pesq_wb": 1.5, "test/noise_bus/pesq_wb": 9.0,
+               "realcheck/snr_2.5/pesq_wb": 8.0}  # fmt: skip
+    assert snr_curves(metrics) == {2.5: {"pesq_wb": 1.5}}
