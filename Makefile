@@ -12,7 +12,7 @@ ARGS    ?=
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev,scale]'
+	$(BIN)/pip install -e '.[dev,scale,ui-test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +38,7 @@ paper-tables: install
 	$(BIN)/rcnn-se paper-tables $(ARGS)
 
 ui: install
+	@echo "open http://$(HOST):$(PORT)/#/experiments?workflowType=machine_learning (the model-training view)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT)
 

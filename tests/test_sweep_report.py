@@ -13,7 +13,9 @@ from rcnn_se.sweep_report import report_sweep, short_labels, snr_curves
 
 
 def job(client: MlflowClient, experiment: str, parent: str, name: str, pesq: float) -> str:
-    tags = {"rcnn_se.kind": "job", "mlflow.parentRunId": parent}
+    model, overrides = name.split(" ", 1)
+    tags = {"rcnn_se.kind": "job", "mlflow.parentRunId": parent, "rcnn_se.model": model,
+            "rcnn_se.overrides": f"model={model} {overrides} paths.data_dir=/d"}  # fmt: skip
     run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
     metrics = {"test/pesq_wb": pesq, "test/stoi": 0.9, "test/snr_2.5/pesq_wb": pesq - 0.5,
                "test/snr_17.5/pesq_wb": pesq + 0.5, "realcheck/pesq_wb": pesq - 0.1,
@@ -30,6 +32,7 @@ def test_parent_run_logs_the_comparison_and_its_figure(tmp_path: Path) -> None:
     parent = client.create_run(experiment, tags={"rcnn_se.kind": "sweep"}).info.run_id
     first = job(client, experiment, parent, "rcnn dropout=0 trainer.max_epochs=1", 2.0)
     second = job(client, experiment, parent, "rcnn dropout=0.2 trainer.max_epochs=1", 2.25)
+    client.set_tag(first, "mlflow.runName", "rcnn dropout=0 trainer.max_ep")  # a name cut short
     children = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     printed = report_sweep(client, parent, children, tmp_path / "sweep").splitlines()
     assert printed[1].split()[:4] == ["job", "status", "PESQ-WB", "STOI"]

@@ -93,9 +93,11 @@ def curves_figure(curves: Curves, metrics: Sequence[str], path: Path, dashed: Co
         ax.set_title(metric)
         ax.set_xlabel("SNR (dB)")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
+    # below the panels, where it hides no curve however many jobs a sweep has
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(labels), 3))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -30,6 +30,15 @@ def short_labels(names: Sequence[str]) -> list[str]:
     return [" ".join(w[:1] + [x for x in w[1:] if x not in common]) for w in words]
 
 
+def configuration(run: Any) -> str:
+    """A job's model and its overrides in full (its run name may be cut short), else its run name."""
+    tags = run.data.tags
+    if "rcnn_se.model" not in tags:
+        return run.info.run_name or run.info.run_id
+    overrides = [o for o in tags.get("rcnn_se.overrides", "").split() if not o.startswith("model=")]
+    return " ".join([tags["rcnn_se.model"], *overrides])
+
+
 def job_runs(runs: Sequence[Any]) -> list[Any]:
     """The sweep's job runs in the order they started."""
     jobs = [r for r in runs if r.data.tags.get("rcnn_se.kind") == "job"]
@@ -48,7 +57,7 @@ def noisy_metrics(jobs: Sequence[Any]) -> dict[str, float] | None:
 def comparison_table(jobs: Sequence[Any]) -> Table:
     """One row per job (its status and overall test scores, its real-speech PESQ), then the noisy input."""
     columns = [c for c in COLUMNS if any(f"test/{c}" in r.data.metrics for r in jobs)]
-    labels = short_labels([r.info.run_name or r.info.run_id for r in jobs])
+    labels = short_labels([configuration(r) for r in jobs])
     rows: list[list] = []
     for label, run in zip(labels, jobs, strict=True):
         m = run.data.metrics
@@ -98,7 +107,7 @@ def write_report(runs: Sequence[Any], folder: Path) -> tuple[Table, list[Path]]:
     markdown = folder / "comparison.md"
     markdown.write_text(f"# {table.title}\n\n{markdown_table(table)}\n")
     paths = [markdown, write_csv([table], folder / "comparison.csv")]
-    labels = short_labels([r.info.run_name or r.info.run_id for r in jobs])
+    labels = short_labels([configuration(r) for r in jobs])
     curves = {label: snr_curves(run.data.metrics) for label, run in zip(labels, jobs, strict=True)}
     noisy = noisy_metrics(jobs)
     if noisy is not None:

@@ -1,0 +1,147 @@
+"""The MLflow UI as a person sees it after a small sweep: headless Chromium (Debian's `chromium`) driven by
+Playwright against a real `mlflow server` on loopback, the sweep logged through that server.
+
+Screenshots of the runs table, the sweep's parent run (and its comparison figure) and a logged model are
+saved under `test-artifacts/ui/` (or `$RCNN_SE_TEST_ARTIFACTS/ui`). Needs the `ui-test` extra and the
+chromium package: CI installs both (.ci/run) and fails without them; elsewhere the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from test_tracking_server import mlflow_server  # noqa: F401  (the fixture)
+from test_train_e2e import ROOT, TINY, train
+
+pytestmark = pytest.mark.slow
+METRIC_COLUMNS = ("test/pesq_wb", "test/nr", "test/sd")
+TRAINING_VIEW = "?workflowType=machine_learning"  # what the job's printed links carry (rcnn_se.console)
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, which must run this test; skip on a developer's machine without a browser."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}: CI must run the browser test (.ci/run and make install provide both)")
+    pytest.skip(f"{reason} (apt-get install chromium; pip install -e '.[ui-test]')")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        unavailable("chromium is not installed")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright (the ui-test extra) is not installed")
+    with sync_playwright() as playwright:
+        # the system browser, not a downloaded one; root (as in CI) needs --no-sandbox
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def shots() -> Path:
+    folder = Path(os.environ.get("RCNN_SE_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def show_metric_columns(page: Any, keys: tuple[str, ...]) -> None:
+    """Tick each metric in the runs table's column selector, as a user does (search, then tick)."""
+    for key in keys:
+        page.get_by_role("button", name="Columns", exact=True).click()
+        page.keyboard.type(key)
+        tree = page.get_by_test_id("column-selector-tree")
+        exact = re.compile(rf"^{re.escape(key)}$")
+        tree.locator(".du-bois-light-tree-treenode").filter(has_text=exact).locator(
+            ".du-bois-light-tree-checkbox"
+        ).click()
+        page.keyboard.press("Escape")
+
+
+def table_rows(page: Any) -> dict[str, str]:
+    """The runs table's rows by row index: its pinned and scrolling halves joined into one text."""
+    rows: dict[str, str] = {}
+    cells = page.locator("[role=row][row-index]")
+    for i in range(cells.count()):
+        row = cells.nth(i)
+        index = row.get_attribute("row-index")
+        rows[index] = rows.get(index, "") + " | " + row.inner_text().replace("\n", " | ")
+    return rows
+
+
+def shows(text: str, value: float) -> bool:
+    """True when `text` holds a number equal to `value` as the UI rounds it (at least 3 digits kept)."""
+    numbers = [float(n) for n in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", text)]
+    return any(abs(n - value) <= max(1e-3 * abs(value), 5e-5) for n in numbers)
+
+
+def test_runs_table_parent_run_and_model_in_a_real_browser(
+    mlflow_server: str,  # noqa: F811
+    browser: Any,
+    shots: Path,
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    server = [f"logger.tracking_uri={mlflow_server}", "logger.register_as=ui_rcnn"]
+    train(work, "-m", "dropout=0,0.2", *server, *TINY)
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("rcnn_se")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    eid = experiment.experiment_id
+    runs = client.search_runs([eid])
+    (parent,) = [r for r in runs if r.data.tags["rcnn_se.kind"] == "sweep"]
+    jobs = [r for r in runs if r.data.tags["rcnn_se.kind"] == "job"]
+    assert len(jobs) == 2
+
+    page = browser.new_page(viewport={"width": 1800, "height": 900})
+    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs{TRAINING_VIEW}")
+    page.get_by_text("matching runs").wait_for(timeout=60_000)
+    assert page.get_by_role("button", name="Columns", exact=True).is_visible(), "the model-training view"
+    page.get_by_role("button", name="Close").last.click()  # the assistant panel, for a wider table
+    page.locator("button[data-component-id*=runnamecellrenderer]").first.click()  # expand the sweep
+    page.get_by_text(jobs[0].info.run_name[:20]).first.wait_for(timeout=30_000)
+    show_metric_columns(page, METRIC_COLUMNS)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "experiment_runs.png"))
+    rows = list(table_rows(page).values())
+    header = page.locator("[role=columnheader]").all_inner_texts()
+    for key in METRIC_COLUMNS:
+        assert any(key in h for h in header), f"no {key} column in {header}"
+    for job in jobs:
+        (row,) = [r for r in rows if job.info.run_name[:40] in r]
+        assert "demo v6" in row, "the Dataset column names the corpus and its version"
+        for key in METRIC_COLUMNS:
+            assert shows(row, job.data.metrics[key]), f"{key}={job.data.metrics[key]} not in row {row!r}"
+
+    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs/{parent.info.run_id}{TRAINING_VIEW}")
+    page.get_by_text(parent.info.run_name[:30]).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "sweep_parent_run.png"))
+    figure = "artifacts/comparison/metrics_vs_snr.png"
+    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs/{parent.info.run_id}/{figure}{TRAINING_VIEW}")
+    page.get_by_text("comparison.csv").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(shots / "sweep_parent_comparison.png"))
+
+    (model,) = client.search_logged_models(
+        experiment_ids=[eid], filter_string=f"source_run_id = '{jobs[0].info.run_id}'"
+    )
+    page.goto(f"{mlflow_server}/#/experiments/{eid}/models/{model.model_id}{TRAINING_VIEW}")
+    page.get_by_text(jobs[0].info.run_name[:30]).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "logged_model.png"))
+    for name in ("experiment_runs", "sweep_parent_run", "sweep_parent_comparison", "logged_model"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
