@@ -91,4 +91,6 @@ def test_enhance_cli_names_a_missing_model(
     with pytest.raises(SystemExit) as exit_:
         enhance_main([str(wav), "-o", str(tmp_path / "out"), "--model", "models:/absent/1",
                       "--tracking-uri", logged[0]])  # fmt: skip
-    assert exit_.value.code == 1
+    message = str(exit_.value.code)
+    assert message.startswith("rcnn-se enhance: --model models:/absent/1: cannot be read from sqlite:///")
+    assert "\n" not in message and not (tmp_path / "out" / "in_enhanced.wav").exists()
