@@ -70,5 +70,10 @@ def test_corpus_is_logged_as_dataset_inputs_per_split(tiny_corpus: Path, tmp_pat
     assert (train["utterances"], val["utterances"], test["utterances"]) == (8, 4, 2)
     assert (train["speakers"], val["speakers"]) == (2, 1) and test["snrs"] == [2.5, 17.5]
     assert json.loads(by_context["test"].source) == {"uri": str(tiny_corpus.resolve()), "split": "test"}
+    data.train_cache = None  # a test-only corpus: its one split
+    second = client.create_run(client.get_experiment_by_name("e").experiment_id).info.run_id
+    log_corpus(client, second, "voicebank", data)
+    (only,) = client.get_run(second).inputs.dataset_inputs
+    assert only.tags[0].value == "test" and only.dataset.digest == by_context["test"].digest
     (tiny_corpus / "demo_manifest.json").write_text(json.dumps({"generator": 6}))
     assert corpus_version(tiny_corpus) == "v6"

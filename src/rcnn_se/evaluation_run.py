@@ -7,7 +7,7 @@ The checkpoint comes from a file or from the training run that logged it. The re
 its own (tag `rcnn_se.kind=evaluation`, so the paper tables, which count training jobs, never count it
 twice), nested under the training run (`mlflow.parentRunId`) and naming it (`rcnn_se.evaluates`); the
 training run itself gets no new metric and no epoch. Scoring is the training job's own test step
-(`run.test`), on features computed with the checkpoint's STFT settings, so the numbers compare.
+(`run_scoring.test`), on features computed with the checkpoint's STFT settings, so the numbers compare.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     from rcnn_se import tracking
     from rcnn_se.metric_pool import MetricPool
     from rcnn_se.resume import save_job_config
-    from rcnn_se.run import test
+    from rcnn_se.run_scoring import test
     from rcnn_se.safety import check_config_targets
     from rcnn_se.store import get_run
     from rcnn_se.system import EnhancementSystem
@@ -91,7 +91,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
         tracking.log_params(client, run_id, params)
         tracking.log_metrics(client, run_id, system.size_summary())
         with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
-            summary = test(cfg, system, cache, run_id, out_dir, name, pool)
+            summary, _ = test(cfg, system, cache, run_id, out_dir, name, pool)  # and the noisy input's
         log.info("evaluation run %s of %s (trained by %s) in %s", run_id, ckpt, trained_by, uri)
     return summary.get("test/pesq_wb")
 

@@ -97,13 +97,12 @@ def corpus_inputs(name: str, datamodule) -> list:
     root = Path(datamodule.root).resolve()
     version = corpus_version(root)
     full_name = f"{name} {version}" if version else name
-    train = datamodule.train_cache.items
-    splits = {
-        "training": ("train", [train[i] for i in datamodule.train_indices]),
-        "validation": ("train", [train[i] for i in datamodule.val_indices]),
-        "test": ("test", list(datamodule.test_cache.items)),
-    }
-    scanned = {split: {u.uid: u for u in scan_split(root, split)} for split in ("train", "test")}
+    splits = {"test": ("test", list(datamodule.test_cache.items))}
+    if datamodule.train_cache is not None:  # a test-only corpus (baselines, eval.py) has no training split
+        train = datamodule.train_cache.items
+        splits["training"] = ("train", [train[i] for i in datamodule.train_indices])
+        splits["validation"] = ("train", [train[i] for i in datamodule.val_indices])
+    scanned = {split: {u.uid: u for u in scan_split(root, split)} for split, _ in splits.values()}
     inputs = []
     for context, (split, items) in splits.items():
         if not items:
