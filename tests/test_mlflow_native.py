@@ -11,6 +11,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from rcnn_se.data.audio import read_wav
 from test_train_e2e import TINY, client_for, train
@@ -51,7 +52,8 @@ def test_runs_carry_names_sources_corpus_and_system_metrics(sweep: tuple[Path, s
 @pytest.mark.slow
 def test_logged_model_enhances_a_real_wav_and_is_registered(sweep: tuple[Path, str]) -> None:
     work = sweep[0]
-    client = client_for(work)
+    uri = client_for(work).tracking_uri  # the registry named too: log_enhancer in this process set its own
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     versions = client.search_model_versions("name = 'tiny_rcnn'")
     assert sorted(int(v.version) for v in versions) == [1, 2], "each job registered its model"
     mlflow.set_tracking_uri(client.tracking_uri)
