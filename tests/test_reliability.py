@@ -198,3 +198,19 @@ def test_a_folder_whose_job_runs_is_not_entered_by_a_second_process(tmp_path: Pa
     assert second.returncode != 0 and "Traceback" not in second.stderr
     assert f"Error: {out}: another process is running this job now" in second.stderr
     assert not (out / ".hydra").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_config_errors_become_one_line_and_bugs_keep_their_traceback(monkeypatch) -> None:
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from rcnn_se.errors import OneLineError, one_line_errors
+
+    network = {"_target_": "rcnn_se.models.spectral_cnn.SpectralCNN", "n_layers": 1}
+    with pytest.raises(OneLineError, match=r"^Error: model.n_layers=1: need at least 2"), one_line_errors():
+        instantiate(network)
+    with pytest.raises(RuntimeError, match="a bug"), one_line_errors():
+        raise RuntimeError("a bug keeps its traceback")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(InstantiationException), one_line_errors():
+        instantiate(network)

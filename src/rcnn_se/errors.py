@@ -31,9 +31,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def one_line_errors() -> Iterator[None]:
     """Turn a user error into one line for Hydra to print; under HYDRA_FULL_ERROR=1 the original error and
     its traceback pass through unchanged."""
+    from hydra.errors import InstantiationException
+
     try:
         yield
-    except user_errors() as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except (InstantiationException, *user_errors()) as exc:
+        cause = exc.__cause__ if isinstance(exc, InstantiationException) else exc
+        # a constructor refusing a config value (`model.n_layers=1: need at least 2`) is a config error too
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or not isinstance(cause, ValueError):
             raise
-        raise OneLineError(f"Error: {exc}") from exc
+        raise OneLineError(f"Error: {cause}") from exc

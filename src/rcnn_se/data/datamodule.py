@@ -30,6 +30,7 @@ from rcnn_se.data.corpus import (
     split_by_speakers,
 )
 from rcnn_se.data.features import StftConfig
+from rcnn_se.errors import ConfigError
 
 
 class SegmentDataset(Dataset):
@@ -38,7 +39,7 @@ class SegmentDataset(Dataset):
 
     def __init__(self, cache: FeatureCache, indices: Sequence[int], segment_frames: int) -> None:
         if segment_frames < 1:
-            raise ValueError(f"data.segment_frames={segment_frames}: must be >= 1")
+            raise ConfigError(f"data.segment_frames={segment_frames}: must be >= 1")
         self.cache, self.segment_frames = cache, segment_frames
         self.tiles = [
             (i, start)
@@ -81,7 +82,7 @@ class EdinburghDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if not root:
-            raise ValueError("data.root is not set: point it at the corpus (data.root=/data/DS_10283_2791)")
+            raise ConfigError("data.root is not set: point it at the corpus (data.root=/data/DS_10283_2791)")
         self.root, self.cache_dir = Path(root), Path(cache_dir)
         self.snr, self.val_speakers = snr, val_speakers
         self.segment_frames, self.batch_size, self.num_workers = segment_frames, batch_size, num_workers
@@ -147,7 +148,7 @@ class EdinburghDataModule(L.LightningDataModule):
         if self.num_workers == "auto":
             return min(4, os.cpu_count() or 1) if self._on_gpu() else 0
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"data.num_workers={self.num_workers!r}: expected 'auto' or an integer >= 0")
+            raise ConfigError(f"data.num_workers={self.num_workers!r}: expected 'auto' or an integer >= 0")
         return self.num_workers
 
     def _loader(self, indices: Sequence[int], shuffle: bool) -> DataLoader:
