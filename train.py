@@ -17,9 +17,11 @@ register_resolvers()
 def main(cfg: DictConfig) -> float | None:
     from rcnn_se.errors import one_line_errors
     from rcnn_se.store import check_server
+    from rcnn_se.validate import check_config
 
-    with one_line_errors():
-        check_server(cfg.logger.tracking_uri)  # before the slow imports: a dead server fails in seconds
+    with one_line_errors():  # config and server checked before the slow imports: answered in seconds
+        check_config(cfg)
+        check_server(cfg.logger.tracking_uri)
         from rcnn_se.run import run  # imported late so --help and config errors answer fast
 
         return run(cfg)

@@ -19,10 +19,11 @@ import torch
 from inference_net import noisy_spectra
 from peak import Peaks
 
+from rcnn_se.cpu import bf16_is_native
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.enhance import enhance_waveform
-from rcnn_se.inference import FastEnhancer, bf16_is_native
+from rcnn_se.inference import FastEnhancer
 from rcnn_se.macs import forward_macs
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem

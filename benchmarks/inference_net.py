@@ -13,13 +13,14 @@ from pathlib import Path
 import torch
 from peak import best_seconds
 
+from rcnn_se.cpu import bf16_is_native
 from rcnn_se.data.audio import load_resampled
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.evaluate import evaluate, summarize
 from rcnn_se.export import export_onnx, export_torchscript
-from rcnn_se.inference import FastEnhancer, bf16_is_native
+from rcnn_se.inference import FastEnhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN

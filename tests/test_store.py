@@ -12,9 +12,8 @@ import pytest
 
 from rcnn_se import tracking
 from rcnn_se.data.audio import write_wav
-from rcnn_se.run import check_optimized_metric
 from rcnn_se.store import StoreError, default_tracking_uri, get_run, open_store, project_root
-from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
+from rcnn_se.validate import check_optimized_metric
 
 BIN = Path(sys.executable).parent / "rcnn-se"
 

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 def cpu_precision() -> str:
     """bf16 autocast where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): about 2x the fp32
     training rate at the same validation loss (make bench); full fp32 elsewhere, where bf16 is emulated."""
-    from rcnn_se.inference import bf16_is_native
+    from rcnn_se.cpu import bf16_is_native
 
     return "bf16-mixed" if bf16_is_native() else "32-true"
 

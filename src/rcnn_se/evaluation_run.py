@@ -24,6 +24,15 @@ log = logging.getLogger(__name__)
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
+def check_request(cfg: DictConfig) -> None:
+    """The config's own mistakes, answered before torch and MLflow load."""
+    from rcnn_se.safety import check_config_targets
+
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+    if bool(cfg.get("ckpt_path")) == bool(cfg.get("run_id")):
+        raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
+
+
 def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]:
     """(checkpoint file, training run id or None). A file's run is read from its job folder's
     `mlflow_run.json`, when the file sits in `<job>/checkpoints/` as training leaves it."""
@@ -31,8 +40,6 @@ def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]
     from rcnn_se.enhance import checkpoint_from_run
 
     ckpt_path, run_id = cfg.get("ckpt_path"), cfg.get("run_id")
-    if bool(ckpt_path) == bool(run_id):
-        raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
     if run_id:
         return checkpoint_from_run(str(run_id), cfg.logger.tracking_uri, folder), str(run_id)
     path = Path(str(ckpt_path)).expanduser().resolve()
@@ -48,6 +55,11 @@ def model_name(hparams: dict) -> str:
 
 def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     """Score the checkpoint on `cfg.data`'s test split in an evaluation run; returns its test PESQ-WB."""
+    check_request(cfg)
+    if cfg.get("run_id"):  # an unknown run is answered before torch and Lightning load
+        from rcnn_se.store import get_run
+
+        get_run(cfg.logger.tracking_uri, str(cfg.run_id))
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
@@ -55,11 +67,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     from rcnn_se.metric_pool import MetricPool
     from rcnn_se.resume import save_job_config
     from rcnn_se.run_scoring import test
-    from rcnn_se.safety import check_config_targets
     from rcnn_se.store import get_run
     from rcnn_se.system import EnhancementSystem
 
-    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job

@@ -44,11 +44,6 @@ def receptive_context(model: nn.Module) -> int:
     )
 
 
-def bf16_is_native() -> bool:
-    """True when oneDNN runs bfloat16 convolutions in hardware; elsewhere bf16 is emulated and slower."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 class FastEnhancer:
     """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, like `system.enhancer()`, only faster.
 

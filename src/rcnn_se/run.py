@@ -25,13 +25,11 @@ from omegaconf import DictConfig, OmegaConf
 from rcnn_se import resume, run_metadata, tracking
 from rcnn_se.checkpoints import load_checkpoint
 from rcnn_se.console import job_report
-from rcnn_se.errors import ConfigError
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.quiet import silence_known_noise
 from rcnn_se.run_scoring import realcheck_cache, test
-from rcnn_se.safety import check_config_targets
 from rcnn_se.system import EnhancementSystem
-from rcnn_se.validate import check_values
+from rcnn_se.validate import check_config
 
 log = logging.getLogger(__name__)
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
@@ -128,24 +126,12 @@ def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> d
     }
 
 
-def check_optimized_metric(metric: str | None) -> None:
-    """A sweeper tunes on what `optimized_metric` names; tuning on test scores would leak the test set into
-    the choice of hyper-parameters, so only validation metrics (`val/...`) are accepted."""
-    if metric and not str(metric).startswith("val/"):
-        raise ConfigError(
-            f"optimized_metric={metric}: must be a validation metric (val/...), never a test one; "
-            "e.g. optimized_metric=val/loss_best"
-        )
-
-
 def run(cfg: DictConfig) -> float | None:
     """Run one job and return the metric a Hydra sweeper optimises (`optimized_metric`, a `val/` metric
     read back from the job's MLflow run; None for a model that does not train)."""
     silence_known_noise()
-    check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # before anything is instantiated
-    check_values(cfg)  # before the run is created: a typo must not leave a FAILED run behind
+    check_config(cfg)  # train.py has checked already; run() may be called on its own
     hydra_cfg = HydraConfig.get()
-    check_optimized_metric(cfg.get("optimized_metric"))
     out_dir = Path(hydra_cfg.runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):

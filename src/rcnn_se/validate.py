@@ -65,3 +65,23 @@ def check_values(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not valid(value):
             raise ConfigError(f"{key}={value!r}: expected {expected}")
+
+
+def check_optimized_metric(metric: str | None) -> None:
+    """A sweeper tunes on what `optimized_metric` names; tuning on test scores would leak the test set into
+    the choice of hyper-parameters, so only validation metrics (`val/...`) are accepted."""
+    if metric and not str(metric).startswith("val/"):
+        raise ConfigError(
+            f"optimized_metric={metric}: must be a validation metric (val/...), never a test one; "
+            "e.g. optimized_metric=val/loss_best"
+        )
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every check a job's config gets before anything is imported, instantiated or logged: train.py runs it
+    ahead of torch and Lightning, so a typo is answered in about a second and leaves no run behind."""
+    from rcnn_se.safety import check_config_targets
+
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+    check_values(cfg)
+    check_optimized_metric(cfg.get("optimized_metric"))
