@@ -42,11 +42,15 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT)
 
+# Tests run on every core (pytest-xdist; at most 4 workers): most of their time is train.py subprocesses
+# importing torch on one core. Tests sharing a session fixture carry an xdist_group and stay on one worker.
+XDIST   ?= -n auto --maxprocesses 4 --dist loadgroup
+
 test: install system-deps
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) $(ARGS)
 
 bench: install system-deps
 	$(BIN)/python benchmarks/run_all.py $(ARGS)

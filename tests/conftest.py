@@ -1,33 +1,27 @@
-"""Shared fixtures: a tiny Edinburgh-layout corpus written as real wav files."""
+"""Shared fixtures: tiny corpora of real wav files, a real checkpoint, a real `mlflow server`, a data folder.
+
+Plain helpers (launching `train.py`, reading the store, composing configs) live in tests/helpers/.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
+import lightning as L
 import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from rcnn_se.data.audio import write_wav
-from rcnn_se.data.corpus import SPLITS
+from helpers.audio import write_pair_corpus
+from helpers.jobs import HEADLINE, TINY, train
+from helpers.net import mlflow_server as start_mlflow_server
+from rcnn_se.data.features import StftConfig
+from rcnn_se.models.spectral_cnn import SpectralCNN
+from rcnn_se.system import EnhancementSystem
 
-
-def write_pair_corpus(
-    root: Path, split: str, entries: list[tuple[str, str, float]], sr: int = 16000, seconds: float = 0.5
-) -> Path:
-    """Write clean/noisy pairs of tones-plus-noise and the split's log file."""
-    clean_name, noisy_name, log_name = SPLITS[split]
-    rng = np.random.default_rng(0)
-    n = int(sr * seconds)
-    t = np.arange(n) / sr
-    lines = []
-    for uid, noise, snr in entries:
-        clean = 0.3 * np.sin(2 * np.pi * (200 + 10 * len(lines)) * t)
-        noisy = clean + 0.05 * rng.standard_normal(n)
-        write_wav(root / clean_name / f"{uid}.wav", clean, sr)
-        write_wav(root / noisy_name / f"{uid}.wav", noisy, sr)
-        lines.append(f"{uid} {noise} {snr:g}")
-    (root / log_name).write_text("\n".join(lines) + "\n")
-    return root
+SMALL_MODEL = {"_target_": "rcnn_se.models.spectral_cnn.SpectralCNN", "channels": 6, "kernel_size": 3}
 
 
 @pytest.fixture
@@ -45,10 +39,55 @@ def tiny_corpus(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data folder (demo corpus + feature cache) for every training subprocess of the session: the
-    corpus is deterministic and the cache keyed by content, so sharing changes no result, only the time."""
-    import os
-
-    folder = tmp_path_factory.mktemp("shared_data")
+    """One data folder (demo corpus + feature cache) for every training subprocess of the session, across
+    pytest-xdist's workers too: the corpus is deterministic, the cache keyed by content and both are renamed
+    into place only when complete, so sharing changes no result, only the time."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared_data"
+    folder.mkdir(exist_ok=True)
     os.environ["RCNN_SE_TEST_DATA"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint from a real (one-step) Lightning fit."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    system = EnhancementSystem(
+        SpectralCNN(channels=6, kernel_size=3),
+        lambda params: torch.optim.Adam(params, lr=1e-3),
+        compress="log1p",
+        model_config=SMALL_MODEL,
+        stft=StftConfig().as_dict(),
+    )
+    data = TensorDataset(torch.rand(4, 1, 257, 8), torch.rand(4, 1, 257, 8))
+    trainer = L.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=folder,
+        enable_model_summary=False,
+    )
+    trainer.fit(system, DataLoader(data, batch_size=2))
+    path = folder / "model.ckpt"
+    trainer.save_checkpoint(path)
+    return path
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real `mlflow server` on loopback with its own new SQLite store; its URL."""
+    store = tmp_path / "server"
+    store.mkdir()
+    with start_mlflow_server(store / "mlflow.db", store / "art") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def headline_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`python train.py -m model=rcnn,cnn dropout=0,0.2` on the tiny setting, with models registered, system
+    metrics and a progress line per step: (project folder, console output). Trained once for the tests that
+    only read a sweep back; they share the xdist group `headline_sweep`, so one worker trains it."""
+    work = tmp_path_factory.mktemp("headline")
+    proc = train(work, *HEADLINE, *TINY)
+    return work, proc.stdout + proc.stderr

@@ -10,14 +10,14 @@ import pytest
 from omegaconf import open_dict
 from scipy.stats import wilcoxon
 
+from helpers.configs import composed
+from helpers.store import logged_params
 from rcnn_se.claims import COMPARISONS, claims_tables, pairs
 from rcnn_se.paired_stats import describe, paired
 from rcnn_se.run_groups import RunRecord
 from rcnn_se.setting import setting_of, setting_text
 from rcnn_se.tables import group_runs
 from rcnn_se.tracking import config_params
-from test_configs import composed
-from test_tables import params
 
 UIDS = [f"p232_{i:03d}" for i in range(40)]
 
@@ -58,7 +58,7 @@ def test_paired_difference_interval_and_wilcoxon() -> None:
 
 
 def record(run_id: str, seed: int, **kw: str) -> RunRecord:
-    return RunRecord(run_id, run_id, 1_763_000_000_000 + seed, params(seed=str(seed), **kw), {})
+    return RunRecord(run_id, run_id, 1_763_000_000_000 + seed, logged_params(seed=str(seed), **kw), {})
 
 
 def test_claims_pair_only_configs_that_differ_in_the_compared_knob() -> None:

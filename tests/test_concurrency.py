@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_scale import job_runs, tiny_except
-from test_train_e2e import client_for, train_command
+from helpers.jobs import tiny_except, train_command
+from helpers.store import client_for, job_runs
 
 
 @pytest.mark.slow

@@ -11,21 +11,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from helpers.audio import speechlike
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.enhance import enhance_waveform, main
 from rcnn_se.inference import FastEnhancer
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
-from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
-
-
-def speechlike(seconds: float, sr: int) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    rng = np.random.default_rng(0)
-    return 0.3 * np.sin(2 * np.pi * 220 * t) * (
-        1 + np.sin(2 * np.pi * 3 * t)
-    ) / 2 + 0.05 * rng.standard_normal(len(t))
 
 
 @pytest.mark.parametrize("sr", [8000, 16000, 44100, 48000])

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_pair_corpus
-from test_train_e2e import TINY, client_for, train
+from helpers.audio import write_pair_corpus
+from helpers.jobs import TINY, train
+from helpers.store import client_for, project_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "rcnn-se"
@@ -35,8 +36,7 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
     corpus = write_pair_corpus(tmp_path / "testset_only", "test", TEST_ONLY, sr=16000, seconds=1.2)
     train(tmp_path, *TINY)
     client = client_for(tmp_path)
-    experiment = client.get_experiment_by_name("rcnn_se").experiment_id
-    (trained,) = client.search_runs([experiment])
+    (trained,) = project_runs(tmp_path)
     before = dict(trained.data.metrics)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -49,7 +49,7 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (elsewhere / "mlruns").exists()
 
-    runs = client.search_runs([experiment], "tags.`rcnn_se.kind` = 'evaluation'")
+    runs = project_runs(tmp_path, "tags.`rcnn_se.kind` = 'evaluation'")
     assert len(runs) == 2
     for run in runs:
         assert run.info.status == "FINISHED"
@@ -80,7 +80,7 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
         "callbacks.rich_progress_bar=null",
     )
     assert baseline.returncode == 0
-    (wiener,) = client.search_runs([experiment], "params.`choice.model` = 'wiener'")
+    (wiener,) = project_runs(tmp_path, "params.`choice.model` = 'wiener'")
     assert wiener.info.status == "FINISHED" and wiener.data.metrics["test/n_utterances"] == 3
     assert wiener.data.params["data.n_train_utterances"] == "0"
     refused = train(tmp_path, *data, *(o for o in TINY if not o.startswith("data.demo")), check=False)

@@ -4,44 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
-from rcnn_se.data.features import StftConfig
 from rcnn_se.export import export_onnx, export_torchscript, main
-from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
-
-MODEL = {"_target_": "rcnn_se.models.spectral_cnn.SpectralCNN", "channels": 6, "kernel_size": 3}
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real checkpoint from a real (one-step) Lightning fit."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    system = EnhancementSystem(
-        SpectralCNN(channels=6, kernel_size=3),
-        lambda params: torch.optim.Adam(params, lr=1e-3),
-        compress="log1p",
-        model_config=MODEL,
-        stft=StftConfig().as_dict(),
-    )
-    data = TensorDataset(torch.rand(4, 1, 257, 8), torch.rand(4, 1, 257, 8))
-    trainer = L.Trainer(
-        max_steps=1,
-        logger=False,
-        enable_progress_bar=False,
-        default_root_dir=folder,
-        enable_model_summary=False,
-    )
-    trainer.fit(system, DataLoader(data, batch_size=2))
-    path = folder / "model.ckpt"
-    trainer.save_checkpoint(path)
-    return path
 
 
 def test_checkpoint_round_trip(checkpoint: Path) -> None:

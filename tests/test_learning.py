@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from helpers.audio import voiced
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
 from rcnn_se.data.datamodule import EdinburghDataModule
@@ -20,15 +21,6 @@ from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
 
 SR = 16000
-
-
-def voiced(rng: np.random.Generator, seconds: float) -> np.ndarray:
-    """Harmonics of a gliding pitch under a syllable-rate envelope: speech-like structure to learn."""
-    t = np.arange(int(seconds * SR)) / SR
-    f0 = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    x = sum(np.sin(k * phase) / k for k in range(1, 12))
-    return 0.1 * x * np.clip(np.sin(2 * np.pi * rng.uniform(2, 4) * t), 0, None)
 
 
 def write_corpus(root: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_pair_corpus
+from helpers.audio import write_pair_corpus
 from rcnn_se.data.audio import read_wav
 from rcnn_se.data.corpus import CorpusError, derive_val_speakers, scan_split, split_by_speakers
 from rcnn_se.data.datamodule import EdinburghDataModule

@@ -85,7 +85,7 @@ def test_deterministic_and_left_alone_when_current(built: Path, sources: Path, t
     assert (built / MANIFEST).stat().st_mtime_ns == stamp, "a current set is not rebuilt"
 
 
-def closed_port() -> int:
+def unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -98,7 +98,7 @@ def test_a_corrupt_source_is_skipped_by_name(
     shutil.copytree(sources, cache)
     bad = cache / "realcheck_sources" / SOURCES[0].filename
     bad.write_bytes(bad.read_bytes()[:-10] + b"0123456789")
-    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{unused_port()}/simple")
     with caplog.at_level(logging.WARNING):
         root = build_realcheck(tmp_path / "rc", cache)
     info = json.loads((root / MANIFEST).read_text())
@@ -109,7 +109,7 @@ def test_a_corrupt_source_is_skipped_by_name(
 def test_no_source_at_all_is_one_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{closed_port()}/simple")
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{unused_port()}/simple")
     with pytest.raises(RealcheckError, match="none of its sources could be had"):
         build_realcheck(tmp_path / "rc", tmp_path / "empty")
     assert not (tmp_path / "rc").exists()

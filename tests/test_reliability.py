@@ -16,15 +16,15 @@ import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from helpers.configs import EXPERIMENTS, composed, sweep_points
+from helpers.jobs import TINY, train
+from helpers.net import unused_port
 from rcnn_se.checkpoints import readable_checkpoint
 from rcnn_se.resume import GROWABLE, OtherJobError, check_same_job, save_job_config
 from rcnn_se.runs_cli import main as runs_main
 from rcnn_se.status import OWNER_TAG, owner, owner_alive
 from rcnn_se.store import TrackingUnavailable, check_server
 from rcnn_se.validate import check_values
-from test_configs import EXPERIMENTS, composed, sweep_points
-from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
-from test_train_e2e import TINY, train
 
 
 def split(cfg: DictConfig) -> tuple[DictConfig, dict]:
@@ -124,14 +124,8 @@ def test_truncated_last_checkpoint_falls_back_to_the_newest_readable(
     torch.load(checkpoint, weights_only=True)  # the source itself stayed whole
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_tracking_server_fails_fast_in_one_line() -> None:
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{unused_port()}"
     start = time.monotonic()
     with pytest.raises(
         TrackingUnavailable, match=rf"^tracking URI {uri}: no MLflow server answers .*refused"

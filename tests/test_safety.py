@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.audio import speechlike
+from helpers.jobs import ROOT
 from rcnn_se.checkpoints import CheckpointError, load_checkpoint
 from rcnn_se.data.audio import write_wav
 from rcnn_se.enhance import main as enhance_main
 from rcnn_se.safety import UnsafeTargetError, check_command_line, check_config_targets
 from rcnn_se.system import EnhancementSystem
-from test_enhance import speechlike
-from test_export import checkpoint  # noqa: F401 - the shared real-checkpoint fixture
-from test_train_e2e import ROOT
 
 
 class Payload:

@@ -8,20 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from test_train_e2e import TINY, client_for, train
-
-TESTS = Path(__file__).resolve().parent
-
-
-def tiny_except(*prefixes: str) -> list[str]:
-    """The TINY overrides minus those a test sets itself."""
-    return [o for o in TINY if not o.startswith(prefixes)]
-
-
-def job_runs(tmp: Path) -> list:
-    client = client_for(tmp)
-    exp = client.get_experiment_by_name("rcnn_se")
-    return client.search_runs([exp.experiment_id], filter_string="tags.`rcnn_se.kind` = 'job'")
+from helpers.jobs import TESTS, TINY, tiny_except, train
+from helpers.store import client_for, job_runs
 
 
 @pytest.mark.slow

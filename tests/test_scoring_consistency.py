@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_pair_corpus
+from helpers.audio import write_pair_corpus
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split

@@ -12,11 +12,12 @@ import lightning as L
 import pytest
 import torch
 
+from helpers.jobs import TINY, train
+from helpers.store import project_runs
 from rcnn_se.data.datamodule import EdinburghDataModule
 from rcnn_se.macs import forward_macs, training_macs
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
-from test_train_e2e import TINY, client_for, train
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
 
@@ -80,8 +81,7 @@ def test_gpu_trainer_trains_a_few_steps_with_bf16_workers_and_pinned_memory(
     loader = dm.train_dataloader()
     assert loader.pin_memory and loader.num_workers == min(4, os.cpu_count() or 1)
     train(tmp_path, "trainer=gpu", *TINY)
-    client = client_for(tmp_path)
-    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    (run,) = project_runs(tmp_path)
     assert run.data.params["trainer.precision"] == "bf16-mixed"
     assert run.data.params["trainer.accelerator"] == "gpu"
     assert run.data.metrics["train/steps"] == 2

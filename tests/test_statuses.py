@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability import closed_port
-from test_scale import TESTS, job_runs, tiny_except
-from test_train_e2e import TINY, client_for, train
+from helpers.jobs import TESTS, TINY, tiny_except, train
+from helpers.net import unused_port
+from helpers.store import job_runs, project_runs
 
 
 @pytest.mark.slow
@@ -52,15 +52,14 @@ def test_ctrl_c_and_sigterm_are_killed_and_a_truncated_last_checkpoint_is_resume
 def test_sweep_rejected_by_hydra_leaves_no_running_parent(tmp_path: Path) -> None:
     proc = train(tmp_path, "-m", "model=rcnn,nosuch", *TINY, check=False)
     assert proc.returncode != 0 and "nosuch" in proc.stderr
-    client = client_for(tmp_path)
-    runs = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    runs = project_runs(tmp_path)
     assert runs and {r.info.status for r in runs} == {"FAILED"}
     assert {r.data.tags["rcnn_se.kind"] for r in runs} == {"sweep"}
 
 
 @pytest.mark.slow
 def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{unused_port()}"
     start = time.monotonic()
     dead = train(tmp_path, f"logger.tracking_uri={uri}", *TINY, check=False)
     assert time.monotonic() - start < 15, "an unreachable tracking server must fail within seconds"

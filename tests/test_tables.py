@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.store import logged_params, project_runs
 from rcnn_se import tables
 from rcnn_se.run_groups import RunRecord, mean_ci
 from rcnn_se.tables import TablesError, build, group_runs
@@ -20,38 +21,11 @@ from rcnn_se.tables_render import Stat, Table, markdown_table, text, write_csv
 T_975 = {1: 12.706204736174707, 2: 4.302652729749464, 3: 3.182446305284263}  # scipy-independent table
 
 
-def params(model: str = "rcnn", dropout: str = "0.0", seed: str = "42", **extra: str) -> dict[str, str]:
-    base = {
-        "choice.model": model,
-        "choice.data": "demo",
-        "choice.optimizer": "adam",
-        "choice.experiment": "None",
-        "dropout": dropout,
-        "seed": seed,
-        "activation": "relu",
-        "snr": "all",
-        "compress": "none",  # the paper's setting (rcnn_se.setting.PAPER_SETTING)
-        "underestimate_weight": "1.0",
-        "gain_floor_db": "None",
-        "gain_ceiling_db": "None",
-        "choice.scheduler": "none",
-        "model.skip": str(model == "rcnn"),
-        "model.dropout": dropout,
-        "model.channels": "54",
-        "optimizer.lr": "0.0005",
-        "data.root": "/data/demo_corpus",
-        "trainer.max_epochs": "3",
-        "paths.root_dir": f"/somewhere/{seed}",
-        "callbacks.model_checkpoint.dirpath": f"/out/{model}/{seed}/{dropout}",
-    }
-    return base | extra
-
-
 EPOCH = 1_763_000_000_000  # ms; MLflow reads a start time of 0 as "now"
 
 
 def record(run_id: str, start: int, metrics: dict[str, float], **kw: str) -> RunRecord:
-    p = params(**kw)
+    p = logged_params(**kw)
     return RunRecord(run_id, f"{p['choice.model']} run", EPOCH + start, p, metrics)
 
 
@@ -311,14 +285,11 @@ def test_cli_errors_are_messages_not_tracebacks(store: dict, tmp_path: Path, cap
 
 @pytest.mark.slow
 def test_paper_table1_sweep_then_paper_tables(tmp_path: Path) -> None:
-    from mlflow.tracking import MlflowClient
 
     from test_train_e2e import TINY, train
 
     train(tmp_path, "-m", "experiment=paper_table1", *TINY)
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    runs = project_runs(tmp_path)
     (sweep,) = [r.info.run_id for r in runs if r.data.tags.get("rcnn_se.kind") == "sweep"]
     jobs = {r.info.run_id for r in runs if r.data.tags.get("rcnn_se.kind") == "job"}
     assert {r.data.tags.get("rcnn_se.experiment") for r in runs if r.info.run_id in jobs} == {"paper_table1"}

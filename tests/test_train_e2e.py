@@ -3,72 +3,21 @@ MLflow store in a temporary folder, read back through MLflow's own client."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
 
+from helpers.jobs import TINY, train
+from helpers.store import client_for, project_runs
 from rcnn_se.evaluate import read_rows
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.num_sanity_val_steps=0",
-    "data.demo.n_train_speakers=3",
-    "data.demo.n_test_speakers=1",
-    "data.demo.sample_rate=16000",
-    "data.source_sample_rate=16000",
-    "data.segment_frames=16",
-    "model.channels=8",
-    "evaluate.max_utterances=4",
-    "evaluate.workers=2",
-    "evaluate.n_audio_examples=1",
-    "callbacks.rich_progress_bar=null",
-]
-
-
-def train_command(tmp: Path, *args: str, pythonpath: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment of `python train.py ARGS` run from `tmp` as its project root."""
-    env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
-    if pythonpath is not None:  # the tests' own callbacks (killer.py), trusted as a user's module would be
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-        env["RCNN_SE_TRUSTED_TARGETS"] = "killer."
-    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.data_dir={os.environ['RCNN_SE_TEST_DATA']}"]
-    return cmd, env
-
-
-def train(
-    tmp: Path,
-    *args: str,
-    check: bool = True,
-    pythonpath: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    cmd, base = train_command(tmp, *args, pythonpath=pythonpath)
-    proc = subprocess.run(cmd, cwd=tmp, env=base | (env or {}), capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def client_for(tmp: Path) -> MlflowClient:
-    return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
 
 
 @pytest.mark.slow
-def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
-    train(tmp_path, "-m", "model=rcnn,cnn", "dropout=0,0.2", *TINY)
-    client = client_for(tmp_path)
-    exp = client.get_experiment_by_name("rcnn_se")
-    runs = client.search_runs([exp.experiment_id], max_results=100)
+@pytest.mark.xdist_group("headline_sweep")
+def test_multirun_logs_one_nested_run_per_job(headline_sweep: tuple[Path, str], tmp_path: Path) -> None:
+    client = client_for(headline_sweep[0])
+    runs = project_runs(headline_sweep[0])
     parents = [r for r in runs if r.data.tags.get("rcnn_se.kind") == "sweep"]
     jobs = [r for r in runs if r.data.tags.get("rcnn_se.kind") == "job"]
     assert len(parents) == 1 and len(jobs) == 4
@@ -106,8 +55,7 @@ def test_multirun_logs_one_nested_run_per_job(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
     proc = train(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
-    client = client_for(tmp_path)
-    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    (run,) = project_runs(tmp_path)
     printed = proc.stdout + proc.stderr  # the job ends with its scores and its run id
     assert "test: 4 utterances" in printed and "realcheck: 4 utterances" in printed
     assert f"MLflow run {run.info.run_id}" in printed.split("test: 4 utterances")[-1]
@@ -121,19 +69,9 @@ def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_failed_job_marks_run_failed(tmp_path: Path) -> None:
-    proc = train(tmp_path, "snr=7", *TINY, check=False)
-    assert proc.returncode != 0 and "snr=7 matches no utterance" in proc.stderr
-    client = client_for(tmp_path)
-    (run,) = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
-    assert run.info.status == "FAILED"
-
-
-@pytest.mark.slow
-def test_failing_job_in_sweep_does_not_stop_the_others(tmp_path: Path) -> None:
+def test_failing_job_in_sweep_is_failed_and_does_not_stop_the_others(tmp_path: Path) -> None:
     proc = train(tmp_path, "-m", "snr=7,all", *TINY, check=False)
     assert proc.returncode != 0 and "snr=7 matches no utterance" in proc.stderr
-    client = client_for(tmp_path)
-    runs = client.search_runs([client.get_experiment_by_name("rcnn_se").experiment_id])
+    runs = project_runs(tmp_path)
     by_kind = {(r.data.tags["rcnn_se.kind"], r.data.params.get("snr")): r.info.status for r in runs}
     assert by_kind == {("sweep", None): "FAILED", ("job", "7"): "FAILED", ("job", "all"): "FINISHED"}
