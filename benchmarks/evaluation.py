@@ -11,7 +11,7 @@ from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import evaluate
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
@@ -27,11 +27,11 @@ def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
     serial = best_seconds(lambda: evaluate(identity, cache, workers=0, max_utterances=n), 3)
     cold = best_seconds(lambda: evaluate(identity, cache, workers=workers, max_utterances=n), 2)
     system = EnhancementSystem(SpectralCNN()).eval()
-    before = best_seconds(lambda: evaluate(system.enhance_magnitude, cache, workers=0, max_utterances=n))
+    before = best_seconds(lambda: evaluate(system.enhancer(), cache, workers=0, max_utterances=n))
     with MetricPool(workers) as pool:  # started ahead, as a training job starts it before training
         evaluate(identity, cache, pool=pool, max_utterances=2 * workers)  # until every worker is up
         warm = best_seconds(lambda: evaluate(identity, cache, pool=pool, max_utterances=n), 3)
-        after = best_seconds(lambda: evaluate(FastEnhancer(system), cache, pool=pool, max_utterances=n))
+        after = best_seconds(lambda: evaluate(fast_enhancer(system), cache, pool=pool, max_utterances=n))
     print(
         f"(d) evaluation of {min(n, len(cache.items))} test utterances, full metric suite: "
         f"serial {serial:.2f} s"
@@ -46,5 +46,5 @@ def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
     )
     print(
         f"(d) whole test phase with the paper RCNN: plain forward + serial metrics {before:.2f} s, "
-        f"FastEnhancer + {workers} ready workers {after:.2f} s ({before / after:.2f}x)"
+        f"fast enhancer + {workers} ready workers {after:.2f} s ({before / after:.2f}x)"
     )

@@ -1,7 +1,7 @@
 """Inference real-time factor end to end, as `rcnn-se enhance` does it, with the network alone beside it.
 
 End to end is everything a user waits for per file: read the wav → resample to 16 kHz → STFT → network →
-ISTFT with the noisy phase → resample back → write the wav. Network-only times `FastEnhancer` on magnitudes
+ISTFT with the noisy phase → resample back → write the wav. Network-only times `fast_enhancer` on magnitudes
 computed beforehand: a figure about the model, not about enhancing a file, and labelled so. Both run on the
 demo corpus's noisy test files (48 kHz, as VoiceBank-DEMAND ships them), in fp32, bf16 and int8, on one
 thread and on every core.
@@ -22,23 +22,25 @@ from peak import Peaks
 from rcnn_se.cpu import bf16_is_native
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.corpus import scan_split
-from rcnn_se.enhance import enhance_waveform
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.data.features import StftConfig
+from rcnn_se.inference import enhance_recording, fast_enhancer
 from rcnn_se.macs import forward_macs
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.system import EnhancementSystem, SpectralEnhancer
 
 
-def end_to_end_seconds(enhancer: FastEnhancer, paths: list[Path], out_dir: Path) -> float:
+def end_to_end_seconds(
+    enhancer: SpectralEnhancer, cfg: StftConfig, paths: list[Path], out_dir: Path
+) -> float:
     """Wall time to enhance every file from disk to disk."""
     start = time.perf_counter()
     for path in paths:
         samples, sr = read_wav(path)
-        write_wav(out_dir / path.name, enhance_waveform(enhancer, samples, sr), sr)
+        write_wav(out_dir / path.name, enhance_recording(enhancer, samples, sr, cfg), sr)
     return time.perf_counter() - start
 
 
-def network_seconds(enhancer: FastEnhancer, magnitudes: list[torch.Tensor]) -> float:
+def network_seconds(enhancer: SpectralEnhancer, magnitudes: list[torch.Tensor]) -> float:
     """Wall time of the network path alone (compress → network → gain bounds) on precomputed magnitudes."""
     start = time.perf_counter()
     for mag in magnitudes:
@@ -55,6 +57,7 @@ def bench_inference_e2e(corpus: Path, peaks: Peaks, n_files: int = 40) -> None:
     paths = [u.noisy_path for u in scan_split(corpus, "test")[:n_files]]
     audio_seconds = sum(sf.info(str(p)).duration for p in paths)
     system = EnhancementSystem(SpectralCNN()).eval()  # untrained weights run exactly as fast as trained ones
+    cfg = system.stft_config
     magnitudes = noisy_spectra(corpus, "test", n_files)
     macs = sum(forward_macs(system.model, m.shape[-2], m.shape[-1]) for m in magnitudes)
     calibration = noisy_spectra(corpus, "train", 8)
@@ -65,8 +68,8 @@ def bench_inference_e2e(corpus: Path, peaks: Peaks, n_files: int = 40) -> None:
             for threads in sorted({1, os.cpu_count() or 1}):
                 torch.set_num_threads(threads)
                 for precision in ("fp32", "bf16", "int8"):
-                    enhancer = FastEnhancer(system, precision=precision, calibration=calibration)
-                    e2e = min(end_to_end_seconds(enhancer, paths, Path(tmp)) for _ in range(3))
+                    enhancer = fast_enhancer(system, precision=precision, calibration=calibration)
+                    e2e = min(end_to_end_seconds(enhancer, cfg, paths, Path(tmp)) for _ in range(3))
                     net = min(network_seconds(enhancer, magnitudes) for _ in range(3))
                     peak = peaks.measure("fp32" if precision == "fp32" else "bf16")
                     print(

@@ -1,8 +1,8 @@
 """(c) Network-only inference: the network path on precomputed magnitudes, not enhancing a file.
 
-PyTorch, TorchScript, ONNX Runtime and FastEnhancer (fp32, bf16, int8) against the Wiener filter, on one
-thread; with a trained checkpoint, also the test-set quality of each precision. End-to-end figures (what a
-user waits for per file) are benchmarks/inference_e2e.py's.
+PyTorch, TorchScript, ONNX Runtime and the fast enhancer (fp32, bf16, int8) against the Wiener filter, on
+one thread; with a trained checkpoint, also the test-set quality of each precision. End-to-end figures (what
+a user waits for per file) are benchmarks/inference_e2e.py's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.evaluate import evaluate, summarize
 from rcnn_se.export import export_onnx, export_torchscript
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
@@ -43,8 +43,8 @@ def bench_inference(corpus: Path, seconds: float) -> None:
     system = EnhancementSystem(SpectralCNN()).eval()
     wiener = Baseline("wiener")
     enhancer = system.enhancer()
-    fast = {p: FastEnhancer(system, precision=p) for p in ("fp32", "bf16")}
-    fast["int8"] = FastEnhancer(system, precision="int8", calibration=noisy_spectra(corpus, "train", 8))
+    fast = {p: fast_enhancer(system, precision=p) for p in ("fp32", "bf16")}
+    fast["int8"] = fast_enhancer(system, precision="int8", calibration=noisy_spectra(corpus, "train", 8))
     bf16 = "bf16" if bf16_is_native() else "bf16, emulated"
     with tempfile.TemporaryDirectory() as tmp:
         scripted = torch.jit.load(str(export_torchscript(system, Path(tmp) / "m.pt")))
@@ -88,7 +88,7 @@ def bench_precision(corpus: Path, cache_dir: Path, checkpoint: Path) -> None:
     keys = ("pesq_wb", "stoi", "si_sdr", "nr", "sd")
     with MetricPool() as pool:
         for precision in ("fp32", "bf16", "int8"):
-            enhancer = FastEnhancer(system, precision=precision, calibration=calibration)
+            enhancer = fast_enhancer(system, precision=precision, calibration=calibration)
             means = summarize(evaluate(enhancer, cache, pool=pool))
             print(
                 f"(c) test-set quality, {precision}: "

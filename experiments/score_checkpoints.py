@@ -17,7 +17,7 @@ from pathlib import Path
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.evaluate import evaluate, summarize
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.system import EnhancementSystem
@@ -61,7 +61,7 @@ def main() -> None:
             print("| model | " + " | ".join(KEYS) + " | " + " | ".join(per_snr) + " |")
             print("|---" * (1 + len(KEYS) + len(per_snr)) + "|")
             for label, system in systems:
-                enhancer = FastEnhancer(system) if system.trainable else system.enhance_magnitude
+                enhancer = fast_enhancer(system) if system.trainable else system.enhancer()
                 summary = summarize(evaluate(enhancer, cache, pool=pool))
                 cells = [f"{summary[f'test/{k}']:.3f}" for k in KEYS]
                 cells += [f"{summary[f'test/snr_{s:g}/{m}']:.3f}" for m in ("pesq_wb", "stoi") for s in snrs]

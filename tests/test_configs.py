@@ -28,7 +28,7 @@ def check_instantiates(cfg: DictConfig, tmp_path: Path) -> None:
     assert isinstance(datamodule, EdinburghDataModule)
     system = build_system(cfg)
     features = torch.rand(2, 1, cfg.data.stft.n_fft // 2 + 1, 16)
-    out = system.enhance_magnitude(features)
+    out = system.enhancer()(features)
     assert out.shape == features.shape and torch.isfinite(out).all()
     if system.trainable:
         optimizer = system.optimizer_factory(params=system.parameters())

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from helpers.audio import speechlike
 from rcnn_se.data.audio import read_wav, write_wav
-from rcnn_se.enhance import enhance_waveform, main
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.enhance import main
+from rcnn_se.inference import enhance_recording, fast_enhancer
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
@@ -32,12 +32,14 @@ def test_blocks_equal_whole_file(checkpoint: Path) -> None:  # noqa: F811
     system = EnhancementSystem.from_checkpoint(checkpoint)
     mag = torch.rand(1, 1, 257, 1234) * 3
     with torch.inference_mode():
-        whole = system.enhance_magnitude(mag)
+        whole = system.enhancer()(mag)
     for block in (1, 100, 128, 5000):
-        torch.testing.assert_close(FastEnhancer(system, block_frames=block)(mag), whole, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            fast_enhancer(system, block_frames=block)(mag), whole, rtol=1e-5, atol=1e-5
+        )
     wave = speechlike(4.0, 16000)
-    blocked = enhance_waveform(FastEnhancer(system, block_frames=50), wave, 16000)
-    whole_file = enhance_waveform(FastEnhancer(system, block_frames=10**6), wave, 16000)
+    blocked = enhance_recording(fast_enhancer(system, block_frames=50), wave, 16000, system.stft_config)
+    whole_file = enhance_recording(fast_enhancer(system, block_frames=10**6), wave, 16000, system.stft_config)
     np.testing.assert_allclose(blocked, whole_file, atol=1e-5)
 
 
@@ -45,8 +47,8 @@ def test_bf16_is_close_and_leaves_the_system_alone(checkpoint: Path) -> None:  #
     system = EnhancementSystem.from_checkpoint(checkpoint)
     mag = torch.rand(2, 1, 257, 300) * 3
     with torch.inference_mode():
-        whole = system.enhance_magnitude(mag)
-    fast = FastEnhancer(system, precision="bf16")(mag)
+        whole = system.enhancer()(mag)
+    fast = fast_enhancer(system, precision="bf16")(mag)
     assert fast.dtype == torch.float32 and fast.shape == whole.shape
     assert not torch.equal(fast, whole)  # it did run in bf16
     torch.testing.assert_close(fast, whole, rtol=0.05, atol=0.02)
@@ -58,19 +60,19 @@ def test_int8_is_close_and_calibrated(checkpoint: Path) -> None:  # noqa: F811
     calibration = [torch.rand(1, 1, 257, 300) * 3 for _ in range(2)]
     mag = torch.rand(2, 1, 257, 400) * 3
     with torch.inference_mode():
-        whole = system.enhance_magnitude(mag)
-    int8 = FastEnhancer(system, precision="int8", calibration=calibration)
-    assert any("quantized" in type(m).__module__ for m in int8.model.modules())
+        whole = system.enhancer()(mag)
+    int8 = fast_enhancer(system, precision="int8", calibration=calibration)
+    assert any("quantized" in type(m).__module__ for m in int8.modules())
     fast = int8(mag)
     assert not torch.equal(fast, whole)
     assert float((fast - whole).norm() / whole.norm()) < 0.02
     with pytest.raises(ValueError, match="needs calibration"):
-        FastEnhancer(system, precision="int8")
+        fast_enhancer(system, precision="int8")
     with pytest.raises(ValueError, match="needs calibration spectra"):
-        FastEnhancer(system, precision="int8", calibration=[])
+        fast_enhancer(system, precision="int8", calibration=[])
     elu = EnhancementSystem(SpectralCNN(channels=4, activation="elu"))
     with pytest.raises(ValueError, match="int8 needs ReLU activations.*ELU"):
-        FastEnhancer(elu, precision="int8", calibration=calibration)
+        fast_enhancer(elu, precision="int8", calibration=calibration)
 
 
 def test_int8_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
@@ -79,7 +81,7 @@ def test_int8_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:  
     assert main([str(tmp_path / "in.wav"), *args]) == 0
     out, _ = read_wav(tmp_path / "o" / "in_enhanced.wav")
     system = EnhancementSystem.from_checkpoint(checkpoint)
-    exact = enhance_waveform(FastEnhancer(system), speechlike(2.0, 16000), 16000)
+    exact = enhance_recording(fast_enhancer(system), speechlike(2.0, 16000), 16000, system.stft_config)
     assert np.sqrt(np.mean((out - exact) ** 2)) < 0.05 * np.sqrt(np.mean(exact**2))
     (tmp_path / "bad.wav").write_bytes(b"RIFFjunk")
     with pytest.raises(SystemExit):
@@ -89,13 +91,13 @@ def test_int8_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:  
 def test_fast_enhancer_refuses_what_it_cannot_run(checkpoint: Path) -> None:  # noqa: F811
     system = EnhancementSystem.from_checkpoint(checkpoint)
     with pytest.raises(ValueError, match="precision='fp8'"):
-        FastEnhancer(system, precision="fp8")
+        fast_enhancer(system, precision="fp8")
     with pytest.raises(ValueError, match="block_frames=0"):
-        FastEnhancer(system, block_frames=0)
+        fast_enhancer(system, block_frames=0)
     with pytest.raises(ValueError, match="expected \\[B, 1, F, T\\]"):
-        FastEnhancer(system)(torch.rand(257, 10))
+        fast_enhancer(system)(torch.rand(257, 10))
     with pytest.raises(ValueError, match="Baseline is not a stack of convolutions"):
-        FastEnhancer(EnhancementSystem(Baseline("wiener")))
+        fast_enhancer(EnhancementSystem(Baseline("wiener")))
 
 
 def test_bad_inputs_do_not_lose_good_ones(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
@@ -190,7 +192,7 @@ def test_output_onto_an_input_is_refused_unless_overwrite(checkpoint: Path, tmp_
     assert code == 0
     system = EnhancementSystem.from_checkpoint(checkpoint)
     old, _ = read_wav(tmp_path / "x.wav")
-    expected = enhance_waveform(FastEnhancer(system), old, 16000)
+    expected = enhance_recording(fast_enhancer(system), old, 16000, system.stft_config)
     np.testing.assert_allclose(read_wav(tmp_path / "x_enhanced.wav")[0], expected, atol=1e-4)
     assert (tmp_path / "x_enhanced_enhanced.wav").is_file()
 

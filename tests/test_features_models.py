@@ -76,16 +76,16 @@ def floored_system(floor_db: float | None):
 
 def test_gain_floor_bounds_every_inference_path(tmp_path) -> None:
     from rcnn_se.export import export_onnx
-    from rcnn_se.inference import FastEnhancer
+    from rcnn_se.inference import fast_enhancer
 
     noisy = torch.rand(1, 1, 257, 40) * 5 + 1e-3
-    assert torch.all(floored_system(None).enhance_magnitude(noisy) == 0), "without a floor: silence"
+    assert torch.all(floored_system(None).enhancer()(noisy) == 0), "without a floor: silence"
     system = floored_system(-25.0)
     floor = 10 ** (-25 / 20) * noisy
-    torch.testing.assert_close(system.enhance_magnitude(noisy), floor)
+    torch.testing.assert_close(system.enhancer()(noisy), floor)
     calibration = [noisy]
     for precision in ("fp32", "bf16", "int8"):
-        out = FastEnhancer(system, precision=precision, calibration=calibration)(noisy)
+        out = fast_enhancer(system, precision=precision, calibration=calibration)(noisy)
         torch.testing.assert_close(out, floor, msg=f"{precision} ignores the floor")
     import onnxruntime as ort
 
@@ -98,9 +98,9 @@ def test_gain_floor_bounds_every_inference_path(tmp_path) -> None:
         keep.model.body[-1].bias.fill_(0.0)
     unfloored = floored_system(None)
     unfloored.model.load_state_dict(keep.model.state_dict())
-    above = unfloored.enhance_magnitude(noisy) >= 10 ** (-25 / 20) * noisy
+    above = unfloored.enhancer()(noisy) >= 10 ** (-25 / 20) * noisy
     assert above.float().mean() > 0.5
-    kept, free = keep.enhance_magnitude(noisy), unfloored.enhance_magnitude(noisy)
+    kept, free = keep.enhancer()(noisy), unfloored.enhancer()(noisy)
     torch.testing.assert_close(kept[above], free[above])
 
 

@@ -80,7 +80,7 @@ def learning_check(root: Path, cache: Path, swapped: bool = False) -> dict[str, 
     val = {name: check.validate(s, datamodule=data, verbose=False)[0]["val/loss"]
            for name, s in (("model", system.eval()), ("identity", identity))}  # fmt: skip
     sdr = {
-        name: float(np.mean([r["si_sdr"] for r in evaluate(s.enhance_magnitude, data.test_cache, workers=0)]))
+        name: float(np.mean([r["si_sdr"] for r in evaluate(s.enhancer(), data.test_cache, workers=0)]))
         for name, s in (("model", system), ("identity", identity))
     }
     return {

@@ -15,7 +15,7 @@ from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.evaluate import Enhanced, evaluate, summarize
+from rcnn_se.evaluate import EnhancedUtterance, evaluate, summarize
 from rcnn_se.metric_names import METRICS
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.metrics import utterance_metrics
@@ -37,7 +37,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path, 
     root = write_pair_corpus(tmp / "corpus", "test", entries, sr=16000, seconds=1.2)
     cache = build_cache(scan_split(root, "test"), StftConfig(), tmp / "cache")
 
-    def keep(item: Enhanced) -> None:
+    def keep(item: EnhancedUtterance) -> None:
         write_wav(tmp / "out" / f"{item.uid}.wav", item.enhanced, 16000)
 
     with MetricPool(0) as pool:

@@ -22,18 +22,17 @@ import torch
 
 from rcnn_se.data.audio import as_written
 from rcnn_se.data.cache import FeatureCache
-from rcnn_se.data.features import istft, stft, with_phase_of
+from rcnn_se.data.features import enhance_waveform, stft
 from rcnn_se.metric_pool import MetricPool
-from rcnn_se.metrics.nrsd import energies, ratios
+from rcnn_se.metrics.nrsd import effective_gain, energies, ratios
 from rcnn_se.noisy_reference import NoisyReference
 
-Enhancer = Callable[[torch.Tensor], torch.Tensor]  # noisy magnitude [B, 1, F, T] -> enhanced magnitude
 LABELS = ("uid", "speaker", "noise", "snr")
 AUX = ("noisy.", "delta.", "e.")  # per-utterance columns that are not metrics of the output itself
 
 
 @dataclass
-class Enhanced:
+class EnhancedUtterance:
     uid: str
     clean: np.ndarray
     noisy: np.ndarray
@@ -42,30 +41,30 @@ class Enhanced:
 
 
 @torch.inference_mode()
-def enhance_utterances(enhancer: Enhancer, cache: FeatureCache, indices: list[int]) -> Iterator[Enhanced]:
-    """Yield each test utterance enhanced with the noisy phase, as written to a 16-bit file, plus the NR/SD
-    energy sums of its effective gain."""
+def enhance_utterances(
+    enhancer: Callable[[torch.Tensor], torch.Tensor], cache: FeatureCache, indices: list[int]
+) -> Iterator[EnhancedUtterance]:
+    """Yield each test utterance enhanced with the noisy phase (`enhance_waveform`, through `enhancer`: a
+    system's SpectralEnhancer), as written to a 16-bit file, plus the NR/SD energy sums of its gain."""
     cfg = cache.stft
     for i in indices:
         clean, noisy = cache.wave(i, "clean"), cache.wave(i, "noisy")
-        clean_spec, noisy_spec = stft(clean, cfg), stft(noisy, cfg)
-        noisy_mag = noisy_spec.abs()
-        est_mag = enhancer(noisy_mag[None, None])[0, 0].float()
-        wave = as_written(istft(with_phase_of(est_mag, noisy_spec), cfg, length=len(noisy)).numpy())
-        gain = (est_mag / noisy_mag.clamp_min(1e-8)).numpy()
-        sums = energies(clean_spec.numpy(), (noisy_spec - clean_spec).numpy(), gain)
-        yield Enhanced(cache.items[i].uid, clean, noisy, wave, sums)
+        out = enhance_waveform(enhancer, noisy, cfg)
+        clean_spec = stft(clean, cfg)
+        gain = effective_gain(out.magnitude.numpy(), out.noisy_spec.abs().numpy())
+        sums = energies(clean_spec.numpy(), (out.noisy_spec - clean_spec).numpy(), gain)
+        yield EnhancedUtterance(cache.items[i].uid, clean, noisy, as_written(out.wave.numpy()), sums)
 
 
 def evaluate(
-    enhancer: Enhancer,
+    enhancer: Callable[[torch.Tensor], torch.Tensor],
     cache: FeatureCache,
     *,
     pool: MetricPool | None = None,
     workers: int | str | None = "auto",
     full: bool = True,
     max_utterances: int | None = None,
-    on_enhanced: Callable[[Enhanced], None] | None = None,
+    on_enhanced: Callable[[EnhancedUtterance], None] | None = None,
 ) -> list[dict[str, float | str]]:
     """One row per test utterance: its labels, NR/SD, the quality metrics, and (`AUX`) the noisy input's
     scores, the improvement over them and the NR/SD energy sums.

@@ -1,7 +1,7 @@
 """Export a trained enhancer to TorchScript and ONNX for deployment without this package.
 
 What is exported is the whole magnitude path (`SpectralEnhancer`: compression, network, decompression,
-gain floor): noisy magnitude [B, 1, 257, T] -> enhanced magnitude, with batch and time dynamic. STFT and
+gain bounds): noisy magnitude [B, 1, 257, T] -> enhanced magnitude, with batch and time dynamic. STFT and
 phase stay with the caller, as they differ per platform.
 """
 

@@ -15,8 +15,8 @@ significant digits of the network's output for speed, so they are opt-in and nev
 set (their effect on the metrics is measured and reported instead).
 
 What a user waits for is the whole path, not the network: enhancing a file end to end (read wav, resample
-to 16 kHz, STFT, this class, ISTFT, resample back, write wav) ran at RTF 0.024 in int8, 0.054 in bf16 and
-0.147 in fp32 on one thread, of which this class took 0.019, 0.039 and 0.095 (40 noisy demo test files,
+to 16 kHz, STFT, this enhancer, ISTFT, resample back, write wav) ran at RTF 0.024 in int8, 0.054 in bf16 and
+0.147 in fp32 on one thread, of which the enhancer took 0.019, 0.039 and 0.095 (40 noisy demo test files,
 126 s of 48 kHz audio, 2-core AMD EPYC with AVX512-BF16 shared with other jobs, 2026-12-02; `make bench`,
 part c, prints both beside the machine's matmul peak).
 """
@@ -26,11 +26,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
+from rcnn_se.data.audio import resample
+from rcnn_se.data.features import StftConfig, enhance_waveform
 from rcnn_se.quantize import quantize_int8
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.system import EnhancementSystem, SpectralEnhancer
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}  # int8: float in/out
 # Layers that look at a bounded neighbourhood of frames: only stacks of these can be run in blocks.
@@ -44,66 +47,79 @@ def receptive_context(model: nn.Module) -> int:
     )
 
 
-class FastEnhancer:
-    """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, like `system.enhancer()`, only faster.
+def block_spans(total: int, block_frames: int, context: int) -> Iterator[tuple[int, int, int, int]]:
+    """(start, stop) of each block's output frames and (lo, hi) of the input frames it needs."""
+    for start in range(0, total, block_frames):
+        stop = min(start + block_frames, total)
+        yield start, stop, max(0, start - context), min(total, stop + context)
 
-    The system's network is copied (in eval mode, in `precision`), so the system itself is left untouched.
-    Compression and decompression stay in float32; only the network runs in `precision`. int8 needs
-    `calibration`: noisy magnitudes [B, 1, F, T] like those to be enhanced.
-    """
 
-    def __init__(
-        self,
-        system: EnhancementSystem,
-        *,
-        precision: str = "fp32",
-        block_frames: int = 128,
-        calibration: Iterable[torch.Tensor] | None = None,
-    ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision={precision!r}: expected one of {sorted(PRECISIONS)}")
-        if block_frames < 1:
-            raise ValueError(f"block_frames={block_frames}: must be >= 1")
-        leaves = [m for m in system.model.modules() if not list(m.children())]
-        if not leaves or not all(isinstance(m, LOCAL_LAYERS) for m in leaves):
-            raise ValueError(
-                f"{type(system.model).__name__} is not a stack of convolutions: it cannot be run in blocks "
-                "(baselines are fast as they are; use system.enhance_magnitude)"
-            )
-        self.dtype = PRECISIONS[precision]
-        self.block_frames = block_frames
-        self.path = system.enhancer()  # compression, decompression and the gain floor stay in float32
-        self.stft = system.stft_config
-        self.context = receptive_context(system.model)
-        if precision == "int8":
-            if calibration is None:
-                raise ValueError("precision='int8' needs calibration spectra (noisy magnitudes)")
-            self.model = quantize_int8(system.model, self._blocks(calibration))
-        else:
-            self.model = copy.deepcopy(system.model).eval().to(self.dtype)
-        self.model = self.model.to(memory_format=torch.channels_last)
+class BlockedNetwork(nn.Module):
+    """A stack of 'same'-padded convolutions run over blocks of `block_frames` frames, each with the
+    `context` frames on either side that its receptive field reaches: the whole input's output, in
+    cache-sized pieces, in `dtype` and channels-last. Float32 in and out, whatever `dtype` is."""
 
-    def _spans(self, total: int) -> Iterator[tuple[int, int, int, int]]:
-        """(start, stop) of each block's output frames and (lo, hi) of the input frames it needs."""
-        for start in range(0, total, self.block_frames):
-            stop = min(start + self.block_frames, total)
-            yield start, stop, max(0, start - self.context), min(total, stop + self.context)
+    def __init__(self, network: nn.Module, context: int, block_frames: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.network, self.context, self.block_frames, self.dtype = network, context, block_frames, dtype
 
-    def _blocks(self, magnitudes: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-        """Network inputs as inference feeds them: compressed, in blocks with their context."""
-        for mag in magnitudes:
-            x = self.path.to_network(mag.float())
-            for _, _, lo, hi in self._spans(x.shape[-1]):
-                yield x[..., lo:hi]
-
-    @torch.inference_mode()
-    def __call__(self, noisy_mag: torch.Tensor) -> torch.Tensor:
-        if noisy_mag.dim() != 4 or noisy_mag.shape[1] != 1:
-            raise ValueError(f"noisy magnitude of shape {tuple(noisy_mag.shape)}: expected [B, 1, F, T]")
-        noisy_mag = noisy_mag.float()
-        x = self.path.to_network(noisy_mag)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(f"noisy magnitude of shape {tuple(x.shape)}: expected [B, 1, F, T]")
         pieces = []
-        for start, stop, lo, hi in self._spans(x.shape[-1]):
+        for start, stop, lo, hi in block_spans(x.shape[-1], self.block_frames, self.context):
             block = x[..., lo:hi].to(self.dtype).contiguous(memory_format=torch.channels_last)
-            pieces.append(self.model(block)[..., start - lo : stop - lo].float())
-        return self.path.from_network(torch.cat(pieces, dim=-1), noisy_mag)
+            pieces.append(self.network(block)[..., start - lo : stop - lo].float())
+        return torch.cat(pieces, dim=-1)
+
+
+def fast_enhancer(
+    system: EnhancementSystem,
+    *,
+    precision: str = "fp32",
+    block_frames: int = 128,
+    calibration: Iterable[torch.Tensor] | None = None,
+) -> SpectralEnhancer:
+    """The system's enhancer (`system.enhancer()`: the same compression, decompression and gain bounds, in
+    float32) around a `BlockedNetwork` copy of its network in `precision`; the system is left untouched.
+    int8 needs `calibration`: noisy magnitudes [B, 1, F, T] like those to be enhanced."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {sorted(PRECISIONS)}")
+    if block_frames < 1:
+        raise ValueError(f"block_frames={block_frames}: must be >= 1")
+    leaves = [m for m in system.model.modules() if not list(m.children())]
+    if not leaves or not all(isinstance(m, LOCAL_LAYERS) for m in leaves):
+        raise ValueError(
+            f"{type(system.model).__name__} is not a stack of convolutions: it cannot be run in blocks "
+            "(baselines are fast as they are; use system.enhancer())"
+        )
+    context = receptive_context(system.model)
+    if precision == "int8":
+        if calibration is None:
+            raise ValueError("precision='int8' needs calibration spectra (noisy magnitudes)")
+        to_network = system.enhancer().to_network
+        blocks = (  # network inputs as inference feeds them: compressed, in blocks with their context
+            x[..., lo:hi]
+            for x in (to_network(mag.float()) for mag in calibration)
+            for _, _, lo, hi in block_spans(x.shape[-1], block_frames, context)
+        )
+        network = quantize_int8(system.model, blocks)
+    else:
+        network = copy.deepcopy(system.model).eval().to(PRECISIONS[precision])
+    network = network.requires_grad_(False).to(memory_format=torch.channels_last)
+    return system.enhancer(BlockedNetwork(network, context, block_frames, PRECISIONS[precision]))
+
+
+def enhance_recording(
+    enhancer: SpectralEnhancer, samples: np.ndarray, sample_rate: int, cfg: StftConfig
+) -> np.ndarray:
+    """`enhance_waveform` for audio at any rate and length, as `rcnn-se enhance` and the logged MLflow model
+    take it: resampled to the model's rate (`cfg`, the STFT settings it was trained with) and back. Inputs
+    shorter than one FFT frame are padded with silence to a frame (the STFT's reflection padding needs that
+    much) and cut back afterwards."""
+    wave = torch.from_numpy(resample(samples, sample_rate, cfg.sample_rate))
+    length = len(wave)
+    wave = torch.nn.functional.pad(wave, (0, max(0, cfg.n_fft - length)))
+    out = enhance_waveform(enhancer, wave, cfg).wave.numpy()[:length]
+    out = resample(out, cfg.sample_rate, sample_rate)
+    return np.pad(out, (0, max(0, len(samples) - len(out))))[: len(samples)]

@@ -30,23 +30,24 @@ class WaveformEnhancer(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: rows of (waveform, sample_rate) -> rows of enhanced (waveform, sample_rate)."""
 
     def load_context(self, context: Any) -> None:
-        from rcnn_se.inference import FastEnhancer
+        from rcnn_se.inference import fast_enhancer
         from rcnn_se.system import EnhancementSystem
 
-        self.enhancer = FastEnhancer(EnhancementSystem.from_checkpoint(context.artifacts[WEIGHTS]))
+        system = EnhancementSystem.from_checkpoint(context.artifacts[WEIGHTS])
+        self.enhancer, self.stft = fast_enhancer(system), system.stft_config
 
     # model_input carries no type hint: MLflow reads one as a schema of its own, beside the signature's.
     def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:
         import pandas as pd
 
-        from rcnn_se.enhance import enhance_waveform
+        from rcnn_se.inference import enhance_recording
 
         waves, rates = [], []
         for wave, rate in zip(model_input["waveform"], model_input["sample_rate"], strict=True):
             samples = np.asarray(wave, dtype=np.float32)
             if samples.ndim != 1 or not len(samples):
                 raise ValueError(f"waveform: expected mono samples, got shape {samples.shape}")
-            waves.append(enhance_waveform(self.enhancer, samples, int(rate)).astype(np.float32))
+            waves.append(enhance_recording(self.enhancer, samples, int(rate), self.stft).astype(np.float32))
             rates.append(int(rate))
         return pd.DataFrame({"waveform": waves, "sample_rate": rates})
 

@@ -14,8 +14,8 @@ from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.evaluate import Enhanced, evaluate, noisy_input_rows, summarize, write_rows
-from rcnn_se.inference import FastEnhancer
+from rcnn_se.evaluate import EnhancedUtterance, evaluate, noisy_input_rows, summarize, write_rows
+from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.system import EnhancementSystem
 
@@ -54,9 +54,9 @@ def test(
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
 
-    examples: list[Enhanced] = []
+    examples: list[EnhancedUtterance] = []
 
-    def keep_audio(item: Enhanced) -> None:
+    def keep_audio(item: EnhancedUtterance) -> None:
         if item.uid in uids:
             examples.append(item)
             for kind in ("noisy", "enhanced", "clean"):
@@ -64,7 +64,7 @@ def test(
 
     system.eval()
     # fp32 in cache-sized channels-last blocks: the plain forward pass's output, ~1.6x sooner (make bench).
-    enhancer = FastEnhancer(system) if system.trainable else system.enhance_magnitude
+    enhancer = fast_enhancer(system) if system.trainable else system.enhancer()
     rows = evaluate(
         enhancer,
         cache,
@@ -99,7 +99,14 @@ def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
 
 
 def log_figures(
-    client, run_id: str, rows: list, noisy: list, examples: list[Enhanced], fs: int, folder: Path, name: str
+    client,
+    run_id: str,
+    rows: list,
+    noisy: list,
+    examples: list[EnhancedUtterance],
+    fs: int,
+    folder: Path,
+    name: str,
 ) -> None:
     """A Figure-3-style spectrogram of each audio example and the metrics against test SNR, beside the noisy
     input's."""

@@ -1,9 +1,11 @@
 """The LightningModule: a magnitude-domain enhancer trained with MSE (paper, section II).
 
 The network sees (optionally log-compressed) magnitudes. `SpectralEnhancer` is the one path from a noisy
-magnitude to an estimate (compress -> network -> decompress -> gain floor), shared by test evaluation, the
-enhance CLI, export and the fast CPU path. Training and validation losses compare the network's output with
-the clean target in the network's domain, over real frames only (zero padding is masked out).
+magnitude to an estimate (compress -> network -> decompress -> gain bounds): `EnhancementSystem.enhancer()`
+hands it out to validation, test evaluation and export, and `rcnn_se.inference.fast_enhancer` puts a faster
+run of the same network inside it for evaluation, the enhance CLI and the logged MLflow model. Training and
+validation losses compare the network's output with the clean target in the network's domain, over real
+frames only (zero padding is masked out).
 """
 
 from __future__ import annotations
@@ -109,9 +111,11 @@ class EnhancementSystem(L.LightningModule):
         self.gain_floor_db, self.gain_ceiling_db = gain_floor_db, gain_ceiling_db
         self.underestimate_weight = underestimate_weight
 
-    def enhancer(self) -> SpectralEnhancer:
-        """The deployable path around this system's network (shared weights, no trainer attached)."""
-        return SpectralEnhancer(self.model, self.compress, self.gain_floor_db, self.gain_ceiling_db)
+    def enhancer(self, network: nn.Module | None = None) -> SpectralEnhancer:
+        """The deployable path around this system's network (shared weights, no trainer attached), or around
+        `network`: another run of the same weights (`rcnn_se.inference.fast_enhancer`), in the same path."""
+        network = self.model if network is None else network
+        return SpectralEnhancer(network, self.compress, self.gain_floor_db, self.gain_ceiling_db)
 
     @property
     def stft_config(self) -> StftConfig:
@@ -124,10 +128,6 @@ class EnhancementSystem(L.LightningModule):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.model(features)
-
-    def enhance_magnitude(self, noisy_mag: torch.Tensor) -> torch.Tensor:
-        """Noisy magnitude [B, 1, F, T] -> enhanced magnitude, in the linear domain."""
-        return self.enhancer()(noisy_mag)
 
     def on_fit_start(self) -> None:
         # oneDNN runs convolutions natively in channels-last: 1.3-1.5x faster training steps on CPU.

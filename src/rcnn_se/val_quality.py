@@ -57,7 +57,7 @@ class ValidationQuality(L.Callback):
             return
         cache = data.train_cache
         fs = cache.stft.sample_rate
-        for item in enhance_utterances(pl_module.enhance_magnitude, cache, indices):
+        for item in enhance_utterances(pl_module.enhancer(), cache, indices):
             clean, enhanced = torch.from_numpy(item.clean), torch.from_numpy(item.enhanced).float()
             for name, value in utterance_scores(clean, enhanced, fs).items():
                 self.means[name].update(value)

@@ -1,11 +1,15 @@
 """STFT magnitude features and their inverse with the noisy phase (paper, Fig. 2).
 
 Pure functions on tensors; the paper's front end is a 512-point Hamming window with 75 % overlap at 16 kHz.
+`enhance_waveform` is the one way a waveform goes through an enhancer: evaluation, validation, the enhance
+CLI and the logged MLflow model all call it, so what is scored is what a user gets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -48,36 +52,49 @@ def _window(cfg: StftConfig, device: torch.device | None = None) -> torch.Tensor
     return make(cfg.win_length, periodic=True, device=device)
 
 
+def _framing(cfg: StftConfig, device: torch.device) -> dict[str, Any]:
+    """The arguments that torch.stft and torch.istft must share to invert each other."""
+    return {
+        "n_fft": cfg.n_fft,
+        "hop_length": cfg.hop_length,
+        "win_length": cfg.win_length,
+        "window": _window(cfg, device),
+        "center": True,
+    }
+
+
 def stft(wave: torch.Tensor | np.ndarray, cfg: StftConfig) -> torch.Tensor:
     """Complex spectrogram [..., F, T] of a waveform [..., N]."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
-    return torch.stft(
-        wave,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window=_window(cfg, wave.device),
-        center=True,
-        return_complex=True,
-    )
+    return torch.stft(wave, **_framing(cfg, wave.device), return_complex=True)
 
 
 def istft(spec: torch.Tensor, cfg: StftConfig, length: int) -> torch.Tensor:
     """Waveform from a complex spectrogram, trimmed or padded to `length` samples."""
-    return torch.istft(
-        spec,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window=_window(cfg, spec.device),
-        center=True,
-        length=length,
-    )
+    return torch.istft(spec, **_framing(cfg, spec.device), length=length)
 
 
 def with_phase_of(magnitude: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Attach the phase of the complex `reference` (the noisy STFT) to an estimated magnitude."""
     return torch.polar(magnitude, torch.angle(reference))
+
+
+class EnhancedWaveform(NamedTuple):
+    wave: torch.Tensor  # [N] enhanced samples, as many as the input has
+    noisy_spec: torch.Tensor  # complex [F, T]: the input's spectrum, whose phase the output reuses
+    magnitude: torch.Tensor  # [F, T] the enhanced magnitude (float32)
+
+
+@torch.inference_mode()
+def enhance_waveform(
+    enhancer: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor | np.ndarray, cfg: StftConfig
+) -> EnhancedWaveform:
+    """STFT, `enhancer` (noisy magnitude [B, 1, F, T] -> enhanced magnitude: a system's SpectralEnhancer),
+    ISTFT with the noisy phase. The spectra come back too, for measures of the gain (NR, SD)."""
+    noisy_spec = stft(wave, cfg)
+    magnitude = enhancer(noisy_spec.abs()[None, None])[0, 0].float()
+    out = istft(with_phase_of(magnitude, noisy_spec), cfg, length=len(wave))
+    return EnhancedWaveform(out, noisy_spec, magnitude)
 
 
 def compress(magnitude: torch.Tensor, kind: str) -> torch.Tensor:
