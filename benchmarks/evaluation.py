@@ -9,7 +9,6 @@ from peak import best_seconds
 
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
-from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import evaluate
 from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
@@ -19,14 +18,14 @@ from rcnn_se.system import EnhancementSystem
 
 
 def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:
+    system = EnhancementSystem(SpectralCNN()).eval()
     cache = build_cache(
-        scan_split(corpus, "test"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
+        scan_split(corpus, "test"), system.stft_config, cache_dir / "fresh", source_sample_rate=48000
     )
-    identity = Baseline("noisy")
+    identity = Baseline("noisy", system.stft_config.as_dict())
     workers = os.cpu_count() or 1
     serial = best_seconds(lambda: evaluate(identity, cache, workers=0, max_utterances=n), 3)
     cold = best_seconds(lambda: evaluate(identity, cache, workers=workers, max_utterances=n), 2)
-    system = EnhancementSystem(SpectralCNN()).eval()
     before = best_seconds(lambda: evaluate(system.enhancer(), cache, workers=0, max_utterances=n))
     with MetricPool(workers) as pool:  # started ahead, as a training job starts it before training
         evaluate(identity, cache, pool=pool, max_utterances=2 * workers)  # until every worker is up

@@ -58,9 +58,9 @@ def bench_inference_e2e(corpus: Path, peaks: Peaks, n_files: int = 40) -> None:
     audio_seconds = sum(sf.info(str(p)).duration for p in paths)
     system = EnhancementSystem(SpectralCNN()).eval()  # untrained weights run exactly as fast as trained ones
     cfg = system.stft_config
-    magnitudes = noisy_spectra(corpus, "test", n_files)
+    magnitudes = noisy_spectra(corpus, "test", n_files, cfg)
     macs = sum(forward_macs(system.model, m.shape[-2], m.shape[-1]) for m in magnitudes)
-    calibration = noisy_spectra(corpus, "train", 8)
+    calibration = noisy_spectra(corpus, "train", 8, cfg)
     label = {"fp32": "fp32", "bf16": "bf16" if bf16_is_native() else "bf16 (emulated)", "int8": "int8"}
     before = torch.get_num_threads()
     try:

@@ -1,8 +1,9 @@
 """(c) Network-only inference: the network path on precomputed magnitudes, not enhancing a file.
 
 PyTorch, TorchScript, ONNX Runtime and the fast enhancer (fp32, bf16, int8) against the Wiener filter, on
-one thread; with a trained checkpoint, also the test-set quality of each precision. End-to-end figures (what
-a user waits for per file) are benchmarks/inference_e2e.py's.
+one thread; with a trained checkpoint, also the test-set quality of each precision, on features made with
+the checkpoint's own STFT settings. End-to-end figures (what a user waits for per file) are
+benchmarks/inference_e2e.py's.
 """
 
 from __future__ import annotations
@@ -27,24 +28,26 @@ from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.system import EnhancementSystem
 
 
-def noisy_spectra(corpus: Path, split: str, n: int) -> list[torch.Tensor]:
-    """Noisy magnitudes [1, 1, F, T] of the split's first `n` utterances."""
+def noisy_spectra(corpus: Path, split: str, n: int, cfg: StftConfig) -> list[torch.Tensor]:
+    """Noisy magnitudes [1, 1, F, T] of the split's first `n` utterances, as the STFT `cfg` makes them."""
     return [
-        stft(load_resampled(u.noisy_path, 16000), StftConfig()).abs()[None, None]
+        stft(load_resampled(u.noisy_path, cfg.sample_rate), cfg).abs()[None, None]
         for u in scan_split(corpus, split)[:n]
     ]
 
 
 def bench_inference(corpus: Path, seconds: float) -> None:
     torch.set_num_threads(1)
-    frames = StftConfig().n_frames(int(16000 * seconds))
-    x = torch.cat(noisy_spectra(corpus, "test", 40), dim=-1)[..., :frames]  # real noisy speech
-    seconds = x.shape[-1] * 128 / 16000
     system = EnhancementSystem(SpectralCNN()).eval()
-    wiener = Baseline("wiener")
+    cfg = system.stft_config
+    frames = cfg.n_frames(int(cfg.sample_rate * seconds))
+    x = torch.cat(noisy_spectra(corpus, "test", 40, cfg), dim=-1)[..., :frames]  # real noisy speech
+    seconds = x.shape[-1] / cfg.frames_per_second
+    wiener = Baseline("wiener", cfg.as_dict())
     enhancer = system.enhancer()
     fast = {p: fast_enhancer(system, precision=p) for p in ("fp32", "bf16")}
-    fast["int8"] = fast_enhancer(system, precision="int8", calibration=noisy_spectra(corpus, "train", 8))
+    calibration = noisy_spectra(corpus, "train", 8, cfg)
+    fast["int8"] = fast_enhancer(system, precision="int8", calibration=calibration)
     bf16 = "bf16" if bf16_is_native() else "bf16, emulated"
     with tempfile.TemporaryDirectory() as tmp:
         scripted = torch.jit.load(str(export_torchscript(system, Path(tmp) / "m.pt")))
@@ -79,12 +82,13 @@ def bench_inference(corpus: Path, seconds: float) -> None:
 
 
 def bench_precision(corpus: Path, cache_dir: Path, checkpoint: Path) -> None:
-    """What bf16 and int8 cost in quality: the test-set metrics of a trained checkpoint per precision."""
-    cache = build_cache(
-        scan_split(corpus, "test"), StftConfig(), cache_dir / "fresh", source_sample_rate=48000
-    )
+    """What bf16 and int8 cost in quality: the test-set metrics of a trained checkpoint per precision, on
+    features made with the checkpoint's STFT settings (as eval.py makes them)."""
     system = EnhancementSystem.from_checkpoint(checkpoint).eval()
-    calibration = noisy_spectra(corpus, "train", 8)
+    cache = build_cache(
+        scan_split(corpus, "test"), system.stft_config, cache_dir / "fresh", source_sample_rate=48000
+    )
+    calibration = noisy_spectra(corpus, "train", 8, system.stft_config)
     keys = ("pesq_wb", "stoi", "si_sdr", "nr", "sd")
     with MetricPool() as pool:
         for precision in ("fp32", "bf16", "int8"):

@@ -29,7 +29,7 @@ def bench_loading(corpus: Path, cache_dir: Path) -> None:
     def from_wavs() -> None:
         for u in utts:
             for path in (u.noisy_path, u.clean_path):
-                mag = stft(load_resampled(path, 16000), cfg).abs()
+                mag = stft(load_resampled(path, cfg.sample_rate), cfg).abs()
                 for start in range(0, max(mag.shape[1] - SEGMENT // 2, 1), SEGMENT):
                     mag[:, start : start + SEGMENT].contiguous()
 

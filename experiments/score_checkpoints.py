@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
+from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import evaluate, summarize
 from rcnn_se.inference import fast_enhancer
 from rcnn_se.metric_pool import MetricPool
@@ -40,9 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     floors = [None if f == "none" else float(f) for f in args.floors.split(",")]
     ceilings = [None if f == "none" else float(f) for f in args.ceilings.split(",")]
-    systems: list[tuple[str, EnhancementSystem]] = [
-        (b, EnhancementSystem(Baseline(b), compress="none")) for b in args.baselines.split(",") if b
-    ]
+    systems: list[tuple[str, EnhancementSystem]] = []
     for name, path in pairs(args.checkpoint):
         for floor in floors:
             for ceiling in ceilings:
@@ -51,9 +50,11 @@ def main() -> None:
                 label = f"{name}, floor {'none' if floor is None else f'{floor:g} dB'}"
                 label += "" if ceiling is None else f", ceiling {ceiling:g} dB"
                 systems.append((label, system))
+    stft = systems[-1][1].stft_config if systems else StftConfig()  # the baselines see the same spectra
+    baselines = [b for b in args.baselines.split(",") if b]
+    systems[:0] = [(b, EnhancementSystem(Baseline(b, stft.as_dict()), compress="none")) for b in baselines]
     with MetricPool() as pool:
         for corpus, root in pairs(args.corpus):
-            stft = (systems[-1][1] if systems else EnhancementSystem(Baseline("noisy"))).stft_config
             cache = build_cache(scan_split(root, "test"), stft, args.cache_dir)
             snrs = sorted({item.snr for item in cache.items})
             print(f"\n### {corpus} ({len(cache.items)} utterances, {root})\n")

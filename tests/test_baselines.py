@@ -25,7 +25,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 
 def enhance(name: str, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The enhanced waveform and the effective gain, by the path and gain every model is scored with."""
-    out = enhance_waveform(Baseline(name), noisy, CFG)
+    out = enhance_waveform(Baseline(name, CFG.as_dict()), noisy, CFG)
     return out.wave.numpy(), effective_gain(out.magnitude.numpy(), out.noisy_spec.abs().numpy())
 
 
@@ -57,7 +57,7 @@ def test_noise_only_and_clean_input(speech: np.ndarray) -> None:
 def test_minimum_statistics_tracks_stationary_noise() -> None:
     noise = np.random.default_rng(3).standard_normal(48000) * 0.1
     power = stft(noise.astype(np.float32), CFG).abs().numpy().astype(np.float64) ** 2
-    estimate = estimate_noise_psd(power)
+    estimate = estimate_noise_psd(power, frames_per_second=CFG.frames_per_second)
     ratio_db = 10 * np.log10(estimate[5:-5].mean() / power[5:-5].mean())
     assert abs(ratio_db) < 3.0
 
@@ -65,7 +65,7 @@ def test_minimum_statistics_tracks_stationary_noise() -> None:
 @pytest.mark.parametrize("mag", [np.zeros((257, 20)), np.ones((257, 1)), np.full((257, 30), 1e4)])
 def test_edge_inputs_stay_finite_and_never_amplify(mag: np.ndarray) -> None:
     for fn in BASELINES.values():
-        out = fn(mag)
+        out = fn(mag, frames_per_second=CFG.frames_per_second)
         assert out.shape == mag.shape and np.all(np.isfinite(out))
         assert np.all(out <= mag * (1 + 1e-9)), f"{fn.__name__} amplified a bin: enhancers only attenuate"
 

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rcnn_se.data.features import StftConfig
 from rcnn_se.figures import metric_vs_snr_figure, spectrogram_figure
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -10,8 +11,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_spectrogram_figure_has_one_panel_per_signal(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000) + 0.1 * rng.standard_normal(16000)
-    path = spectrogram_figure([("clean", x), ("noisy", x + rng.standard_normal(16000)), ("RCNN", x)], 16000,
-                              tmp_path / "s.png")  # fmt: skip
+    path = spectrogram_figure([("clean", x), ("noisy", x + rng.standard_normal(16000)), ("RCNN", x)],
+                              StftConfig(), tmp_path / "s.png")  # fmt: skip
     data = path.read_bytes()
     assert data.startswith(PNG) and len(data) > 10_000
     import matplotlib.image

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -15,22 +16,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-
-def _log_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarray:
-    window = np.hamming(n_fft)
-    padded = np.pad(np.asarray(x, dtype=np.float64), (n_fft // 2, n_fft // 2))
-    n = 1 + (len(padded) - n_fft) // hop
-    frames = np.stack([padded[i * hop : i * hop + n_fft] * window for i in range(max(n, 1))])
-    return 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)).T + 1e-8)
+if TYPE_CHECKING:
+    from rcnn_se.data.features import StftConfig
 
 
-def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], sample_rate: int, path: Path) -> Path:
-    """Stacked log-magnitude spectrograms on one colour scale (top 80 dB), e.g. clean, noisy, RCNN, CNN."""
-    specs = [(title, _log_spectrogram(x)) for title, x in panels]
+def log_spectrogram(x: np.ndarray, cfg: StftConfig) -> np.ndarray:
+    """dB magnitudes [F, T] of the model's own front end (`cfg`), so a figure shows what the model saw."""
+    from rcnn_se.data.features import stft  # torch, only where a spectrogram is drawn
+
+    return 20 * np.log10(stft(np.asarray(x, dtype=np.float32), cfg).abs().numpy().astype(np.float64) + 1e-8)
+
+
+def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], cfg: StftConfig, path: Path) -> Path:
+    """Stacked log-magnitude spectrograms on one colour scale (top 80 dB), e.g. clean, noisy, RCNN, CNN;
+    the signals are at `cfg.sample_rate`."""
+    specs = [(title, log_spectrogram(x, cfg)) for title, x in panels]
     top = max(s.max() for _, s in specs)
     fig, axes = plt.subplots(len(specs), 1, figsize=(8, 2.2 * len(specs)), sharex=True, squeeze=False)
     for ax, (title, spec) in zip(axes[:, 0], specs, strict=True):
-        extent = (0, spec.shape[1] * 128 / sample_rate, 0, sample_rate / 2000)
+        extent = (0, spec.shape[1] / cfg.frames_per_second, 0, cfg.sample_rate / 2000)
         image = ax.imshow(
             spec, origin="lower", aspect="auto", extent=extent, vmin=top - 80, vmax=top, cmap="magma"
         )

@@ -7,11 +7,24 @@ the newest dropout-free RCNN and CNN runs share an utterance to show side by sid
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from rcnn_se.data.audio import read_wav
+from rcnn_se.data.features import StftConfig
 from rcnn_se.figures import spectrogram_figure
+
+
+def stft_of_run(params: Mapping[str, str]) -> StftConfig:
+    """The STFT settings a run trained with, from its logged `data.stft.*` params: its audio examples are
+    drawn with the front end its model saw."""
+    names = [f.name for f in fields(StftConfig)]
+    missing = [f"data.stft.{name}" for name in names if f"data.stft.{name}" not in params]
+    if missing:
+        raise ValueError(f"run params lack {', '.join(missing)}: cannot tell the run's STFT settings")
+    kinds = StftConfig()  # each field's type, from its default (the annotations are strings)
+    return StftConfig(**{name: type(getattr(kinds, name))(params[f"data.stft.{name}"]) for name in names})
 
 
 def _newest(runs: Sequence, model: str):
@@ -42,8 +55,8 @@ def figure3(runs: Sequence, tracking_uri: str, out: Path) -> Path | None:
             local = client.download_artifacts(run_id, f"audio/{uid}_{kind}.wav", tmp)
             return read_wav(local)
 
-        (clean, sr), (noisy, _) = fetch(rcnn.run_id, "clean"), fetch(rcnn.run_id, "noisy")
+        (clean, _), (noisy, _) = fetch(rcnn.run_id, "clean"), fetch(rcnn.run_id, "noisy")
         panels = [("[a] clean", clean), ("[b] noisy", noisy)]
         panels += [("[c] RCNN, no dropout", fetch(rcnn.run_id, "enhanced")[0])]
         panels += [("[d] CNN, no dropout", fetch(cnn.run_id, "enhanced")[0])]
-        return spectrogram_figure(panels, sr, out / "figure3.png")
+        return spectrogram_figure(panels, stft_of_run(rcnn.params), out / "figure3.png")

@@ -24,7 +24,8 @@ OPERATIONAL = tuple(
     trainer.strategy trainer.num_nodes trainer.log_every_n_steps trainer.enable_model_summary
     trainer.sync_batchnorm trainer.use_distributed_sampler trainer.detect_anomaly""".split()
 )
-HIDDEN = OPERATIONAL + ("model.dropout", "model.activation", "model.name", "data.snr", "data.n_")  # copies
+# Params that copy others (a baseline's model.stft is data.stft): never a difference worth a label.
+HIDDEN = OPERATIONAL + tuple("model.dropout model.activation model.name model.stft. data.snr data.n_".split())
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def test(
     if audio_dir.is_dir():
         client.log_artifacts(run_id, str(audio_dir), artifact_path=audio_dir.name)
     if prefix == "test":
-        log_figures(client, run_id, rows, noisy, examples, fs, out_dir / "figures", model_name)
+        log_figures(client, run_id, rows, noisy, examples, cache.stft, out_dir / "figures", model_name)
     return summary, noisy_summary
 
 
@@ -104,7 +104,7 @@ def log_figures(
     rows: list,
     noisy: list,
     examples: list[EnhancedUtterance],
-    fs: int,
+    stft: StftConfig,
     folder: Path,
     name: str,
 ) -> None:
@@ -114,7 +114,7 @@ def log_figures(
 
     for item in examples:
         panels = [("clean", item.clean), ("noisy", item.noisy), (name, item.enhanced)]
-        spectrogram_figure(panels, fs, folder / f"spectrogram_{item.uid}.png")
+        spectrogram_figure(panels, stft, folder / f"spectrogram_{item.uid}.png")
     metric_vs_snr_figure(
         rows,
         ["pesq_wb", "stoi", "si_sdr", "nr", "sd"],

@@ -39,6 +39,11 @@ class StftConfig:
     def n_bins(self) -> int:
         return self.n_fft // 2 + 1
 
+    @property
+    def frames_per_second(self) -> float:
+        """What turns a duration into frames (noise trackers' windows) and frames into seconds (figures)."""
+        return self.sample_rate / self.hop_length
+
     def n_frames(self, n_samples: int) -> int:
         """Frame count of a centred STFT, known before computing it (used to size the feature cache)."""
         return 1 + n_samples // self.hop_length

@@ -1,16 +1,18 @@
 """Classic single-channel enhancers, evaluated by the same code as the networks: the "fundamental methods"
 of the paper's introduction (spectral subtraction, Wiener filtering) that neural models are measured against.
 
-Each is a pure function on a noisy magnitude spectrogram [F, T] (16 kHz, 512-point frames, hop 128) that
-returns the enhanced magnitude; the caller reuses the noisy phase, as for the networks. The noise power is
-tracked by a simplified minimum-statistics estimator (Martin 2001): the minimum of the recursively smoothed
-power over a window of about 1.5 s, scaled by a bias factor, so pauses anywhere in the utterance count, not
-only a leading silence.
+Each is a pure function on a noisy magnitude spectrogram [F, T] that returns the enhanced magnitude; the
+caller reuses the noisy phase, as for the networks. The noise power is tracked by a simplified
+minimum-statistics estimator (Martin 2001): the minimum of the recursively smoothed power over a window of
+about 1.5 s, scaled by a bias factor, so pauses anywhere in the utterance count, not only a leading silence.
+Each takes the spectrogram's frame rate (`frames_per_second`: the STFT's sample rate over its hop; passed on
+to the noise tracker), so the window spans 1.5 s whatever the hop (`Baseline` reads it from its `stft`,
+which the model configs take from `data.stft`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -18,17 +20,17 @@ from scipy.ndimage import minimum_filter1d
 from scipy.signal import lfilter
 from torch import nn
 
-FRAMES_PER_SECOND = 16000 / 128
+from rcnn_se.data.features import StftConfig
 
 
-def identity(noisy_mag: np.ndarray) -> np.ndarray:
-    """The noisy input itself: the floor every enhancer must beat."""
+def identity(noisy_mag: np.ndarray, *, frames_per_second: float) -> np.ndarray:
+    """The noisy input itself: the floor every enhancer must beat (at any frame rate)."""
     return np.asarray(noisy_mag, dtype=np.float64).copy()
 
 
 def estimate_noise_psd(
-    noisy_power: np.ndarray, *, method: str = "minimum", window_s: float = 1.5, smoothing: float = 0.85,
-    bias: float = 2.8, leading_frames: int = 6,
+    noisy_power: np.ndarray, *, frames_per_second: float, method: str = "minimum", window_s: float = 1.5,
+    smoothing: float = 0.85, bias: float = 2.8, leading_frames: int = 6,
 ) -> np.ndarray:  # fmt: skip
     """Noise power per bin and frame [F, T].
 
@@ -44,7 +46,7 @@ def estimate_noise_psd(
         raise ValueError(f"noise estimation method={method!r}: expected 'minimum' or 'leading'")
     smoothed = lfilter([1 - smoothing], [1, -smoothing], power, axis=1)
     smoothed[:, 0] = power[:, 0]
-    window = max(1, int(round(window_s * FRAMES_PER_SECOND)))
+    window = max(1, int(round(window_s * frames_per_second)))
     return bias * minimum_filter1d(smoothed, size=window, axis=1, mode="nearest")
 
 
@@ -78,7 +80,7 @@ def wiener_dd(
     return out
 
 
-BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+BASELINES: dict[str, Callable[..., np.ndarray]] = {  # (noisy_mag, *, frames_per_second, **options)
     "noisy": identity,
     "spectral_subtraction": spectral_subtraction,
     "wiener": wiener_dd,
@@ -86,17 +88,24 @@ BASELINES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class Baseline(nn.Module):
-    """A baseline as a module with no parameters, so the framework treats it like a model (no training)."""
+    """A baseline as a module with no parameters, so the framework treats it like a model (no training).
 
-    def __init__(self, name: str, **options: float) -> None:
+    `stft` holds the STFT settings of the spectra it will see (a `data.stft` config; None: the project's
+    defaults, as for `EnhancementSystem`), from which its noise tracker counts its window in frames.
+    """
+
+    def __init__(self, name: str, stft: Mapping[str, int | str] | None = None, **options: float) -> None:
         super().__init__()
         if name not in BASELINES:
             raise ValueError(f"baseline {name!r} unknown; known: {sorted(BASELINES)}")
         self.name, self.options = name, options
+        self.frames_per_second = StftConfig(**(stft or {})).frames_per_second
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[B, 1, F, T] magnitudes -> enhanced magnitudes of the same shape."""
-        fn = BASELINES[self.name]
-        items = [fn(item[0].detach().cpu().double().numpy(), **self.options) for item in x]
+        fn, fps = BASELINES[self.name], self.frames_per_second
+        items = [
+            fn(item[0].detach().cpu().double().numpy(), frames_per_second=fps, **self.options) for item in x
+        ]
         out = torch.from_numpy(np.stack(items)[:, None]).to(dtype=x.dtype, device=x.device)
         return out.clamp_min(0.0)
