@@ -15,6 +15,8 @@ from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import DemoCorpusError, DemoSpec, generate_demo_corpus
 
 SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
+# generated several times over: the least that still spans more than one written chunk (synth.CHUNK = 7)
+FEW = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +76,12 @@ def test_speakers_differ(corpus: Path) -> None:
     assert abs(centroid("p301") - centroid("p302")) > 20.0
 
 
-def test_deterministic_and_seed_sensitive(
-    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_deterministic_and_seed_sensitive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = digest(generate_demo_corpus(tmp_path / "first", FEW))
     monkeypatch.setattr(synth, "CHUNK", 7)  # written 7 utterances at a time: the same corpus, byte for byte
-    assert digest(generate_demo_corpus(tmp_path / "again", SMALL)) == digest(corpus)
-    other = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000, seed=1)
-    assert digest(generate_demo_corpus(tmp_path / "other", other)) != digest(corpus)
+    assert digest(generate_demo_corpus(tmp_path / "again", FEW)) == first
+    other = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000, seed=1)
+    assert digest(generate_demo_corpus(tmp_path / "other", other)) != first
 
 
 def test_numpy_engine_and_48k(tmp_path: Path) -> None:
@@ -100,17 +101,17 @@ def test_interrupted_generation_leaves_no_corpus(tmp_path: Path, monkeypatch: py
     assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir()), "no partial corpus, no temp folder"
 
 
-def test_foreign_folder_refused_and_other_spec_regenerated(corpus: Path, tmp_path: Path) -> None:
+def test_foreign_folder_refused_and_other_spec_regenerated(tmp_path: Path) -> None:
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep")
     with pytest.raises(DemoCorpusError, match="is not a demo corpus"):
         generate_demo_corpus(foreign, SMALL)
     assert (foreign / "notes.txt").read_text() == "keep"
-    root = generate_demo_corpus(tmp_path / "regen", SMALL)
-    bigger = DemoSpec(n_train_speakers=3, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
+    root = generate_demo_corpus(tmp_path / "regen", FEW)
+    bigger = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=10, sample_rate=16000)
     generate_demo_corpus(root, bigger)
-    assert len(scan_split(root, "train")) == 60
+    assert len(scan_split(root, "train")) == 20
 
 
 def test_clean_speech_has_a_recording_floor_not_digital_silence(corpus: Path) -> None:

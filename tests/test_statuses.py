@@ -75,5 +75,5 @@ def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
     loader = train(tmp_path, "snr=7", *TINY, check=False)
     assert loader.returncode != 0 and "Traceback" not in loader.stderr
     assert "Error: snr=7 matches no utterance" in loader.stderr
-    full = train(tmp_path, "snr=7", *TINY, check=False, env={"HYDRA_FULL_ERROR": "1"})
-    assert "Traceback" in full.stderr and "CorpusError: snr=7 matches no utterance" in full.stderr
+    full = train(tmp_path, "dropout=abc", *TINY, check=False, env={"HYDRA_FULL_ERROR": "1"})
+    assert "Traceback" in full.stderr and "ConfigError: dropout='abc'" in full.stderr
