@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> float | None:
 
     with one_line_errors():  # config and server checked before the slow imports: answered in seconds
         check_config(cfg)
-        check_server(cfg.logger.tracking_uri)
+        check_server(cfg.logger.get("tracking_uri", ""))
         from rcnn_se.run import run  # imported late so --help and config errors answer fast
 
         return run(cfg)

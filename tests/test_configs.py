@@ -15,11 +15,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from helpers.configs import CONF, EXPERIMENTS, composed, sweep_points
+from rcnn_se import tracking
 from rcnn_se.data.datamodule import EdinburghDataModule
 from rcnn_se.run import build_system, build_trainer
 from rcnn_se.system import build_scheduler
 
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
 CPU_TRAINERS = ("cpu", "debug", "default", "ddp")
 
 
@@ -65,6 +67,38 @@ def test_every_model_instantiates(model: str, tmp_path: Path) -> None:
 def test_trainers_and_schedulers_instantiate(trainer: str, scheduler: str, tmp_path: Path) -> None:
     cfg = composed([f"trainer={trainer}", f"scheduler={scheduler}"], tmp_path)
     check_instantiates(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("logger", LOGGERS)
+def test_every_logger_instantiates_and_reaches_the_trainer(logger: str, tmp_path: Path) -> None:
+    """Each logger config builds a Lightning logger the trainer takes. The MLflow one writes into the run
+    the job opened (run.py passes its `run_id`); another logger leaves MLflow's store alone."""
+    from lightning.pytorch.loggers import Logger
+
+    cfg = composed([f"logger={logger}"], tmp_path)
+    extra = {}
+    if tracking.is_mlflow_logger(cfg.logger):
+        client = tracking.client_for(cfg.logger.tracking_uri)
+        experiment = client.create_experiment("configs")
+        extra["run_id"] = client.create_run(experiment).info.run_id
+    built = instantiate(cfg.logger, **extra)
+    assert isinstance(built, Logger)
+    trainer = build_trainer(cfg, tmp_path / "out", logger=built)
+    assert trainer.logger is built
+    if extra:
+        assert built.run_id == extra["run_id"] and built.experiment_id == experiment
+    else:
+        assert not (tmp_path / "mlruns").exists()
+
+
+def test_csv_logger_writes_into_the_job_folder_and_mlflow_is_the_default(tmp_path: Path) -> None:
+    default = composed([], tmp_path)
+    assert tracking.is_mlflow_logger(default.logger) and default.hydra.runtime.choices.logger == "mlflow"
+    assert default.logger.tracking_uri == f"sqlite:///{(tmp_path / 'mlruns').resolve() / 'mlflow.db'}"
+    cfg = composed(["logger=csv"], tmp_path)
+    assert not tracking.is_mlflow_logger(cfg.logger) and "tracking_uri" not in cfg.logger
+    built = instantiate(cfg.logger)
+    assert Path(built.log_dir) == tmp_path / "out" / "csv" / "version_0"
 
 
 def test_voicebank_data_needs_a_root_and_takes_one(tmp_path: Path) -> None:

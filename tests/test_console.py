@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcnn_se.console import job_report, score_table, ui_hint
+from rcnn_se.console import job_report, mlflow_where, score_table, ui_hint
 from rcnn_se.evaluate import summarize
 
 
@@ -24,10 +24,12 @@ def test_table_has_the_whole_set_then_each_snr_in_order() -> None:
 
 def test_report_names_the_run_and_every_scored_set() -> None:
     scored = {"test": summarize(rows()), "realcheck": summarize(rows(), "realcheck")}
-    report = job_report(scored, "abc123", "sqlite:///x.db", "7")
+    report = job_report(scored, mlflow_where("abc123", "sqlite:///x.db", "7"))
     assert report.index("test: 3 utterances") < report.index("realcheck: 3 utterances")
     assert "MLflow run abc123 in sqlite:///x.db" in report
     assert report.splitlines()[-1].endswith("/#/experiments/7/runs/abc123?workflowType=machine_learning")
+    offline = job_report(scored, "logs of CSVLogger in out/csv/version_0")
+    assert offline.endswith("\n\nlogs of CSVLogger in out/csv/version_0") and "MLflow" not in offline
 
 
 def test_noisy_input_row_follows_each_model_row() -> None:

@@ -3,6 +3,7 @@ MLflow store in a temporary folder, read back through MLflow's own client."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,31 @@ def test_failing_job_in_sweep_is_failed_and_does_not_stop_the_others(tmp_path: P
     runs = project_runs(tmp_path)
     by_kind = {(r.data.tags["rcnn_se.kind"], r.data.params.get("snr")): r.info.status for r in runs}
     assert by_kind == {("sweep", None): "FAILED", ("job", "7"): "FAILED", ("job", "all"): "FINISHED"}
+
+
+@pytest.mark.slow
+def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
+    """`logger=csv`: losses, validation and test scores in a CSV folder of the job's own, the job saying
+    where; no MLflow store anywhere; a relaunch into the folder finds the job finished."""
+    proc = train(tmp_path, "logger=csv", *TINY)
+    (job,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    folder = job / "csv" / "version_0"
+    printed = proc.stdout + proc.stderr
+    assert "test: 4 utterances" in printed and f"CSVLogger logs in {folder}" in printed
+    assert "MLflow run" not in printed
+    rows = list(csv.DictReader((folder / "metrics.csv").open()))
+    logged = {key: float(value) for row in rows for key, value in row.items() if value}
+    for key in ("train/loss_epoch", "val/loss", "val/loss_best", "test/snr_2.5/pesq_wb", "realcheck/pesq_wb"):
+        assert key in logged, f"{key} missing from {sorted(logged)[:20]}"
+    scored = read_rows(job / "test_utterances.csv")
+    assert logged["test/pesq_wb"] == pytest.approx(np.mean([r["pesq_wb"] for r in scored]), abs=1e-9)
+    assert logged["noisy/test/pesq_wb"] == pytest.approx(np.mean([r["noisy.pesq_wb"] for r in scored]))
+    hparams = (folder / "hparams.yaml").read_text()
+    assert "choice.logger: csv" in hparams and "tag.rcnn_se.realcheck: scored" in hparams
+    assert (job / "checkpoints" / "last.ckpt").is_file() and (
+        job / "figures" / "metrics_vs_snr.png"
+    ).is_file()
+    assert not (tmp_path / "mlruns").exists() and not list(tmp_path.rglob("mlflow*"))
+
+    again = train(tmp_path, "logger=csv", *TINY, f"hydra.run.dir={job}")
+    assert "nothing to do" in again.stdout + again.stderr and not (job / "csv" / "version_1").exists()

@@ -1,6 +1,6 @@
 """What a job prints when it ends: its scores overall and per test SNR beside the noisy input's, so a user
-sees the outcome (and whether the model improved on doing nothing) without opening the MLflow UI; then the
-run id and the command that opens it in the UI."""
+sees the outcome (and whether the model improved on doing nothing) without opening the MLflow UI; then
+where the logs went: the MLflow run and the command that opens it in the UI, or another logger's folder."""
 
 from __future__ import annotations
 
@@ -66,18 +66,20 @@ def ui_hint(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     return f"{command}\n  then open http://127.0.0.1:{UI_PORT}/{page}"
 
 
+def mlflow_where(run_id: str, tracking_uri: str, experiment_id: str) -> str:
+    """Where an MLflow run lives and how to open it."""
+    hint = ui_hint(tracking_uri, experiment_id, run_id)
+    return f"MLflow run {run_id} in {tracking_uri}; to browse it:\n  {hint}"
+
+
 def job_report(
     summaries: dict[str, dict[str, float]],
-    run_id: str,
-    tracking_uri: str,
-    experiment_id: str = "0",
+    where: str,
     noisy: dict[str, dict[str, float]] | None = None,
     model: str = "model",
 ) -> str:
     """The closing lines of a job: each scored set's table (beside the noisy input's scores when given),
-    then where the run lives and how to open it."""
+    then `where` its logs went (its MLflow run: `mlflow_where`)."""
     noisy = noisy or {}
     tables = [score_table(s, prefix, noisy.get(prefix), model) for prefix, s in summaries.items()]
-    hint = ui_hint(tracking_uri, experiment_id, run_id)
-    where = f"MLflow run {run_id} in {tracking_uri}; to browse it:\n  {hint}"
     return "\n\n".join([*tables, where])

@@ -6,19 +6,27 @@
 The checkpoint comes from a file or from the training run that logged it. The result is an MLflow run of
 its own (tag `rcnn_se.kind=evaluation`, so the paper tables, which count training jobs, never count it
 twice), nested under the training run (`mlflow.parentRunId`) and naming it (`rcnn_se.evaluates`); the
-training run itself gets no new metric and no epoch. Scoring is the training job's own test step
-(`run_scoring.test`), on features computed with the checkpoint's STFT settings, so the numbers compare.
+training run itself gets no new metric and no epoch. Under another logger (`logger=csv`) the scores go to
+that logger's folder inside the evaluation's own, and only `ckpt_path=` can name the model. Scoring is the
+training job's own test step (`run_scoring.test`), on features computed with the checkpoint's STFT
+settings, so the numbers compare.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rcnn_se.job_logs import JobLog
 
 log = logging.getLogger(__name__)
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -27,10 +35,15 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def check_request(cfg: DictConfig) -> None:
     """The config's own mistakes, answered before torch and MLflow load."""
     from rcnn_se.safety import check_config_targets
+    from rcnn_se.tracking import is_mlflow_logger
 
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))
     if bool(cfg.get("ckpt_path")) == bool(cfg.get("run_id")):
         raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
+    if cfg.get("run_id") and not is_mlflow_logger(cfg.logger):
+        raise ConfigError(
+            f"run_id={cfg.run_id}: needs logger=mlflow to read its checkpoint; or give ckpt_path=<file>"
+        )
 
 
 def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]:
@@ -73,16 +86,12 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job
-    uri = cfg.logger.tracking_uri
     ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
-    if trained_by is not None:
-        get_run(uri, trained_by)  # a run id from a job folder must exist in this store to be linked
+    if trained_by is not None and tracking.is_mlflow_logger(cfg.logger):
+        get_run(cfg.logger.tracking_uri, trained_by)  # a run id from a job folder must exist to be linked
     datamodule = instantiate(cfg.data, stft=system.stft_config.as_dict())
     cache = datamodule.prepare_test()
-    client = tracking.client_for(uri)
-    logger = cfg.logger
-    experiment_id = tracking.ensure_experiment(client, logger.experiment_name, logger.artifact_location)
     name = model_name(system.hparams)
     choices = dict(hydra_cfg.runtime.choices)
     tags = {
@@ -93,17 +102,45 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
         "rcnn_se.data": str(choices.get("data")),
     }
     run_name = f"eval {name} on {choices.get('data')}"
-    opened = tracking.job_run(client, experiment_id, run_name=run_name, parent_run_id=trained_by, tags=tags)
-    with opened as run_id:
+    with evaluation_log(cfg, out_dir, run_name, tags, trained_by) as record:
         params = tracking.config_params(cfg, choices)
         params |= tracking.flatten({"checkpoint": dict(system.hparams)})
         params |= {k: str(v) for k, v in datamodule_summary(datamodule).items()}
-        tracking.log_params(client, run_id, params)
-        tracking.log_metrics(client, run_id, system.size_summary())
+        record.log_params(params)
+        record.log_metrics(system.size_summary())
         with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
-            summary, _ = test(cfg, system, cache, run_id, out_dir, name, pool)  # and the noisy input's
-        log.info("evaluation run %s of %s (trained by %s) in %s", run_id, ckpt, trained_by, uri)
+            summary, _ = test(cfg, system, cache, record, out_dir, name, pool)  # and the noisy input's
+        log.info("evaluation of %s (trained by %s): %s", ckpt, trained_by, record.where())
     return summary.get("test/pesq_wb")
+
+
+@contextmanager
+def evaluation_log(
+    cfg: DictConfig, out_dir: Path, run_name: str, tags: dict[str, str], trained_by: str | None
+) -> Iterator[JobLog]:
+    """An MLflow run nested under the training run (when known), or, under another logger, that logger's
+    folder in the evaluation's own (`rcnn_se.evaluates` then only names the training run, as a tag)."""
+    from hydra.utils import instantiate
+
+    from rcnn_se import tracking
+    from rcnn_se.job_logs import LoggerLog, MlflowRunLog
+
+    if not tracking.is_mlflow_logger(cfg.logger):
+        record = LoggerLog(instantiate(cfg.logger), out_dir)
+        record.set_tags({"run_name": run_name, **tags})
+        try:
+            yield record
+        except BaseException:
+            record.logger.finalize("failed")
+            raise
+        record.logger.finalize("success")
+        return
+    settings = cfg.logger
+    client = tracking.client_for(settings.tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, settings.experiment_name, settings.artifact_location)
+    opened = tracking.job_run(client, experiment_id, run_name=run_name, parent_run_id=trained_by, tags=tags)
+    with opened as run_id:
+        yield MlflowRunLog(client, run_id, experiment_id, settings)
 
 
 def datamodule_summary(datamodule) -> dict[str, object]:

@@ -28,7 +28,9 @@ GROWABLE = ("trainer.max_epochs", "trainer.max_steps")
 # Schedules planned over the run's length: growing the limits would break (one-cycle steps past its end)
 # or silently change them (cosine's T_max), so under these the limits are part of the job.
 PLANNED_SCHEDULES = ("OneCycleLR", "CosineAnnealingLR")
-FREE = ("threads", "evaluate.workers", "callbacks.rich_progress_bar")
+# `logger._target_` came with the swappable logger group: folders from before it must still resume (another
+# logger differs in its other keys, so a swap is still refused).
+FREE = ("threads", "evaluate.workers", "callbacks.rich_progress_bar", "logger._target_")
 
 
 _held: list = []  # lock files of the folders this process runs jobs in, released when it exits

@@ -1,5 +1,5 @@
 """Scoring a job's model on its test sets: the demo test split and the real-speech check, each beside the
-noisy input, with the breakdown, per-utterance rows, audio examples and figures logged to the job's run.
+noisy input, with the breakdown, per-utterance rows, audio examples and figures logged to the job's log.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from rcnn_se import tracking
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluate import EnhancedUtterance, evaluate, noisy_input_rows, summarize, write_rows
 from rcnn_se.inference import fast_enhancer
+from rcnn_se.job_logs import JobLog
 from rcnn_se.metric_pool import MetricPool
 from rcnn_se.system import EnhancementSystem
 
@@ -39,7 +39,7 @@ def test(
     cfg: DictConfig,
     system: EnhancementSystem,
     cache: FeatureCache,
-    run_id: str,
+    record: JobLog,
     out_dir: Path,
     model_name: str,
     pool: MetricPool,
@@ -49,7 +49,6 @@ def test(
     `noisy/<prefix>/...`), per-utterance rows and a few audio examples. The demo test split also gets
     figures; the real-speech check is `prefix=realcheck`. Returns the model's and the noisy input's
     summaries."""
-    client = tracking.client_for(cfg.logger.tracking_uri)
     audio_dir = out_dir / ("audio" if prefix == "test" else f"audio_{prefix}")
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
@@ -75,13 +74,13 @@ def test(
     summary = summarize(rows, prefix=prefix)
     noisy = noisy_input_rows(rows)
     noisy_summary = summarize(noisy, prefix=prefix)
-    tracking.log_metrics(client, run_id, summary | {f"noisy/{k}": v for k, v in noisy_summary.items()})
+    record.log_metrics(summary | {f"noisy/{k}": v for k, v in noisy_summary.items()})
     csv_path = write_rows(rows, out_dir / f"{prefix}_utterances.csv")
-    client.log_artifact(run_id, str(csv_path), artifact_path="evaluation")
+    record.log_artifact(csv_path, "evaluation")
     if audio_dir.is_dir():
-        client.log_artifacts(run_id, str(audio_dir), artifact_path=audio_dir.name)
+        record.log_artifacts(audio_dir, audio_dir.name)
     if prefix == "test":
-        log_figures(client, run_id, rows, noisy, examples, cache.stft, out_dir / "figures", model_name)
+        log_figures(record, rows, noisy, examples, cache.stft, out_dir / "figures", model_name)
     return summary, noisy_summary
 
 
@@ -99,8 +98,7 @@ def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
 
 
 def log_figures(
-    client,
-    run_id: str,
+    record: JobLog,
     rows: list,
     noisy: list,
     examples: list[EnhancedUtterance],
@@ -122,4 +120,4 @@ def log_figures(
         baseline_rows=noisy,
         label=name,
     )
-    client.log_artifacts(run_id, str(folder), artifact_path="figures")
+    record.log_artifacts(folder, "figures")

@@ -23,9 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from rcnn_se import status
 
 PARENT_FILE = "mlflow_parent_run.json"
+MLFLOW_LOGGER = "rcnn_se.mlflow_logger.mlflow_logger"
 JOB_FILE = "mlflow_run.json"
 MAX_PARAM_LENGTH = 6000
 BATCH = 100
+
+
+def is_mlflow_logger(logger_cfg: DictConfig) -> bool:
+    """Whether the `logger` group is the project's MLflow one: only then does a job open a run of its own
+    (tags, sweep parent, status, resume; rcnn_se.job_logs). Another logger, Lightning's MLFlowLogger named
+    directly among them, is driven through Lightning's logger API alone."""
+    return logger_cfg.get("_target_") == MLFLOW_LOGGER
 
 
 def client_for(tracking_uri: str):
@@ -157,11 +165,24 @@ def job_run(
     client.set_terminated(run_id, status="FINISHED")
 
 
+def sweep_parent(config: DictConfig) -> str | None:
+    """The sweep's parent run; None under another logger, even in a folder an MLflow sweep used before."""
+    return read_parent_run_id(config.hydra.sweep.dir) if is_mlflow_logger(config.logger) else None
+
+
 class SweepParentRun(Callback):
     """Hydra callback: one MLflow parent run per multirun, closed with the sweep's overall status."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Open the parent run, or re-open it when an interrupted sweep is relaunched into its old folder."""
+        """Open the parent run, or re-open it when an interrupted sweep is relaunched into its old folder;
+        nothing under another logger, whose jobs have no MLflow runs to nest (so no comparison either)."""
+        if not is_mlflow_logger(config.logger):
+            print(
+                f"sweep logged by {config.logger.get('_target_')}: no MLflow parent run and no comparison "
+                f"table (both MLflow's); each job logs into its own folder under {config.hydra.sweep.dir}",
+                flush=True,
+            )
+            return
         client = client_for(config.logger.tracking_uri)
         sweep_dir = Path(config.hydra.sweep.dir)
         existing = read_parent_run_id(sweep_dir)
@@ -199,12 +220,12 @@ class SweepParentRun(Callback):
         hook never runs then, and the parent must not be left RUNNING. The other jobs still go on."""
         from hydra.core.utils import JobStatus
 
-        run_id = read_parent_run_id(config.hydra.sweep.dir)
+        run_id = sweep_parent(config)
         if run_id is not None and job_return.status == JobStatus.FAILED:
             client_for(config.logger.tracking_uri).set_terminated(run_id, status="FAILED")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        run_id = read_parent_run_id(config.hydra.sweep.dir)
+        run_id = sweep_parent(config)
         if run_id is None:
             return
         client = client_for(config.logger.tracking_uri)
