@@ -96,7 +96,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     choices = dict(hydra_cfg.runtime.choices)
     tags = {
         "rcnn_se.kind": "evaluation",
-        "rcnn_se.evaluates": trained_by or "unknown (checkpoint outside a job folder)",
+        "rcnn_se.evaluates": trained_by or "unknown (no mlflow_run.json in the checkpoint's job folder)",
         "rcnn_se.checkpoint": str(ckpt),
         "rcnn_se.model": name,
         "rcnn_se.data": str(choices.get("data")),
