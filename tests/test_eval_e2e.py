@@ -3,32 +3,15 @@ files, against a checkpoint trained by a real `train.py` job; and `model=wiener`
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from helpers.audio import write_pair_corpus
-from helpers.jobs import TINY, train
+from helpers.jobs import TINY, evaluate, train
 from helpers.store import client_for, project_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent / "rcnn-se"
 TEST_ONLY = [("p232_001", "cafe", 2.5), ("p232_002", "bus", 17.5), ("p257_001", "office", 7.5)]
-
-
-def evaluate(tmp: Path, cwd: Path, *args: str, console: bool = False) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
-    env.pop("RCNN_SE_TRACKING_URI", None)
-    entry = ([str(BIN)] if BIN.exists() else [sys.executable, "-m", "rcnn_se.cli"]) + ["evaluate"]
-    cmd = (entry if console else [sys.executable, str(ROOT / "eval.py")]) + [
-        *args,
-        "evaluate.workers=0",
-        f"paths.data_dir={os.environ['RCNN_SE_TEST_DATA']}",
-    ]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

@@ -4,12 +4,13 @@ MLflow store in a temporary folder, read back through MLflow's own client."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.jobs import TINY, train
+from helpers.jobs import TINY, evaluate, train
 from helpers.store import client_for, project_runs
 from rcnn_se.evaluate import read_rows
 
@@ -81,7 +82,8 @@ def test_failing_job_in_sweep_is_failed_and_does_not_stop_the_others(tmp_path: P
 @pytest.mark.slow
 def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
     """`logger=csv`: losses, validation and test scores in a CSV folder of the job's own, the job saying
-    where; no MLflow store anywhere; a relaunch into the folder finds the job finished."""
+    where; no MLflow store anywhere; a relaunch into the folder finds the job finished; eval.py scores its
+    checkpoint into a CSV folder too, and refuses a run id, which only MLflow can resolve."""
     proc = train(tmp_path, "logger=csv", *TINY)
     (job,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
     folder = job / "csv" / "version_0"
@@ -104,3 +106,13 @@ def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
 
     again = train(tmp_path, "logger=csv", *TINY, f"hydra.run.dir={job}")
     assert "nothing to do" in again.stdout + again.stderr and not (job / "csv" / "version_1").exists()
+
+    demo = [o for o in TINY if o.startswith("data.")]  # eval.py scores the same demo test split
+    linked = evaluate(tmp_path, tmp_path, "logger=csv", "run_id=0123abc", *demo)
+    assert linked.returncode != 0 and "run_id=0123abc: needs logger=mlflow" in linked.stderr
+    scored = evaluate(tmp_path, tmp_path, "logger=csv", f"ckpt_path={job}/checkpoints/last.ckpt", *demo)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    (evaluation,) = [d for d in (tmp_path / "outputs" / "eval" / "runs").iterdir() if (d / "csv").is_dir()]
+    assert "test/pesq_wb" in (evaluation / "csv" / "version_0" / "metrics.csv").read_text()
+    assert json.loads((evaluation / "job_status.json").read_text())["status"] == "FINISHED"
+    assert not (tmp_path / "mlruns").exists()

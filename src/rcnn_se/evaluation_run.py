@@ -119,21 +119,13 @@ def evaluation_log(
     cfg: DictConfig, out_dir: Path, run_name: str, tags: dict[str, str], trained_by: str | None
 ) -> Iterator[JobLog]:
     """An MLflow run nested under the training run (when known), or, under another logger, that logger's
-    folder in the evaluation's own (`rcnn_se.evaluates` then only names the training run, as a tag)."""
-    from hydra.utils import instantiate
-
+    folder in the evaluation's own, with its `job_status.json` (`rcnn_se.evaluates` is then a tag only)."""
     from rcnn_se import tracking
-    from rcnn_se.job_logs import LoggerLog, MlflowRunLog
+    from rcnn_se.job_logs import LoggerJob, MlflowRunLog
 
     if not tracking.is_mlflow_logger(cfg.logger):
-        record = LoggerLog(instantiate(cfg.logger), out_dir)
-        record.set_tags({"run_name": run_name, **tags})
-        try:
+        with LoggerJob(cfg, out_dir).open(run_name, tags) as record:
             yield record
-        except BaseException:
-            record.logger.finalize("failed")
-            raise
-        record.logger.finalize("success")
         return
     settings = cfg.logger
     client = tracking.client_for(settings.tracking_uri)

@@ -1,4 +1,5 @@
-"""`python train.py` run as a user runs it: a subprocess with its own project root, on a tiny demo setting."""
+"""`python train.py` and `python eval.py` run as a user runs them: a subprocess with its own project root,
+on a tiny demo setting."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
+BIN = Path(sys.executable).parent / "rcnn-se"
 TINY = [
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
@@ -61,6 +63,19 @@ def train(
             f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def evaluate(tmp: Path, cwd: Path, *args: str, console: bool = False) -> subprocess.CompletedProcess:
+    """`python eval.py ARGS` (or `rcnn-se evaluate ARGS`) run from `cwd` with `tmp` as its project root."""
+    env = {**os.environ, "RCNN_SE_ROOT": str(tmp), "PYTHONUNBUFFERED": "1"}
+    env.pop("RCNN_SE_TRACKING_URI", None)
+    entry = ([str(BIN)] if BIN.exists() else [sys.executable, "-m", "rcnn_se.cli"]) + ["evaluate"]
+    cmd = (entry if console else [sys.executable, str(ROOT / "eval.py")]) + [
+        *args,
+        "evaluate.workers=0",
+        f"paths.data_dir={os.environ['RCNN_SE_TEST_DATA']}",
+    ]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
 def tiny_except(*prefixes: str) -> list[str]:
