@@ -20,7 +20,7 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     from rcnn_se.errors import one_line_errors
-    from rcnn_se.evaluation_run import evaluate_checkpoint  # imported late so --help answers fast
+    from rcnn_se.jobs.eval_job import evaluate_checkpoint  # imported late so --help answers fast
 
     with one_line_errors():
         return evaluate_checkpoint(cfg)
@@ -28,7 +28,7 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     from rcnn_se.errors import ConfigError
-    from rcnn_se.safety import check_command_line
+    from rcnn_se.training.safety import check_command_line
 
     try:  # before Hydra builds anything, as train.py does
         check_command_line(sys.argv[1:])

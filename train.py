@@ -16,20 +16,22 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from rcnn_se.errors import one_line_errors
-    from rcnn_se.store import check_server
-    from rcnn_se.validate import check_config
+    from rcnn_se.tracking.store import check_server
+    from rcnn_se.training.validate import check_config
 
     with one_line_errors():  # config and server checked before the slow imports: answered in seconds
         check_config(cfg)
         check_server(cfg.logger.get("tracking_uri", ""))
-        from rcnn_se.run import run  # imported late so --help and config errors answer fast
+        from rcnn_se.jobs.train_job import (
+            train_and_test,  # imported late so --help and config errors answer fast
+        )
 
-        return run(cfg)
+        return train_and_test(cfg)
 
 
 if __name__ == "__main__":
     from rcnn_se.errors import ConfigError
-    from rcnn_se.safety import check_command_line
+    from rcnn_se.training.safety import check_command_line
 
     try:  # before Hydra builds anything, its own callbacks included
         check_command_line(sys.argv[1:])

@@ -9,12 +9,12 @@ from peak import best_seconds
 
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
-from rcnn_se.evaluate import evaluate
-from rcnn_se.inference import fast_enhancer
-from rcnn_se.metric_pool import MetricPool
+from rcnn_se.deploy.inference import fast_enhancer
+from rcnn_se.evaluation.test_scores import evaluate
+from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 
 def bench_evaluation(corpus: Path, cache_dir: Path, n: int) -> None:

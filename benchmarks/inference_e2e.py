@@ -23,10 +23,10 @@ from rcnn_se.cpu import bf16_is_native
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.inference import enhance_recording, fast_enhancer
-from rcnn_se.macs import forward_macs
+from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem, SpectralEnhancer
+from rcnn_se.training.macs import forward_macs
+from rcnn_se.training.system import EnhancementSystem, SpectralEnhancer
 
 
 def end_to_end_seconds(

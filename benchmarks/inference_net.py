@@ -19,13 +19,13 @@ from rcnn_se.data.audio import load_resampled
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig, stft
-from rcnn_se.evaluate import evaluate, summarize
-from rcnn_se.export import export_onnx, export_torchscript
-from rcnn_se.inference import fast_enhancer
-from rcnn_se.metric_pool import MetricPool
+from rcnn_se.deploy.export import export_onnx, export_torchscript
+from rcnn_se.deploy.inference import fast_enhancer
+from rcnn_se.evaluation.test_scores import evaluate, summarize
+from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 
 def noisy_spectra(corpus: Path, split: str, n: int, cfg: StftConfig) -> list[torch.Tensor]:

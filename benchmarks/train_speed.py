@@ -3,8 +3,8 @@
 The system, optimizer, scheduler and data module are those `python train.py` composes (conf/train.yaml), so
 the figure includes what a job pays per step: Lightning's loop, autocast, the masked loss, logging calls,
 the one-cycle scheduler and the DataLoader. Only checkpoints, loggers and validation are off. The work per
-step is counted from the model's conv layers (rcnn_se.macs) and reported as GMAC/s against the matmul peak
-of the step's dtype, measured in the same run (benchmarks/peak.py).
+step is counted from the model's conv layers (rcnn_se.training.macs) and reported as GMAC/s against the
+matmul peak of the step's dtype, measured in the same run (benchmarks/peak.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from omegaconf import DictConfig
 from peak import Peaks
 
 from rcnn_se.config import register_resolvers
-from rcnn_se.macs import training_macs
-from rcnn_se.run import build_system
+from rcnn_se.jobs.train_job import build_system
+from rcnn_se.training.macs import training_macs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def loader_rate(datamodule, batches: int) -> float:
 def import_seconds() -> float:
     """Wall time of a fresh interpreter importing what a job imports (Lightning, MLflow, the runner)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import rcnn_se.run"], check=True)
+    subprocess.run([sys.executable, "-c", "import rcnn_se.jobs.train_job"], check=True)
     return time.perf_counter() - start
 
 

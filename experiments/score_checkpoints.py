@@ -17,11 +17,11 @@ from pathlib import Path
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.evaluate import evaluate, summarize
-from rcnn_se.inference import fast_enhancer
-from rcnn_se.metric_pool import MetricPool
+from rcnn_se.deploy.inference import fast_enhancer
+from rcnn_se.evaluation.test_scores import evaluate, summarize
+from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 KEYS = ("pesq_wb", "stoi", "csig", "cbak", "covl", "ssnr", "si_sdr", "nr", "sd")
 

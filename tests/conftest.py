@@ -19,7 +19,7 @@ from helpers.jobs import HEADLINE, TINY, train
 from helpers.net import mlflow_server as start_mlflow_server
 from rcnn_se.data.features import StftConfig
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 SMALL_MODEL = {"_target_": "rcnn_se.models.spectral_cnn.SpectralCNN", "channels": 6, "kernel_size": 3}
 

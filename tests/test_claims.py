@@ -12,12 +12,12 @@ from scipy.stats import wilcoxon
 
 from helpers.configs import composed
 from helpers.store import logged_params
-from rcnn_se.claims import COMPARISONS, claims_tables, pairs
-from rcnn_se.paired_stats import describe, paired
-from rcnn_se.run_groups import RunRecord
-from rcnn_se.setting import setting_of, setting_text
-from rcnn_se.tables import group_runs
-from rcnn_se.tracking import config_params
+from rcnn_se.reporting.claims import COMPARISONS, claims_tables, pairs
+from rcnn_se.reporting.paired_stats import describe, paired
+from rcnn_se.reporting.run_groups import RunRecord
+from rcnn_se.reporting.setting import setting_of, setting_text
+from rcnn_se.reporting.tables import group_runs
+from rcnn_se.tracking.mlflow_runs import config_params
 
 UIDS = [f"p232_{i:03d}" for i in range(40)]
 

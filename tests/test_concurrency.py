@@ -1,5 +1,5 @@
 """Jobs started together: each gets its own output folder and MLflow run, and a fresh SQLite store is set up
-once, not raced (rcnn_se.job_dir, rcnn_se.store)."""
+once, not raced (rcnn_se.jobs.job_dir, rcnn_se.tracking.store)."""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from helpers.configs import CONF, EXPERIMENTS, composed, sweep_points
-from rcnn_se import tracking
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.run import build_system, build_trainer
-from rcnn_se.system import build_scheduler
+from rcnn_se.jobs.train_job import build_system, build_trainer
+from rcnn_se.tracking import mlflow_runs
+from rcnn_se.training.system import build_scheduler
 
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 LOGGERS = sorted(p.stem for p in (CONF / "logger").glob("*.yaml"))
@@ -72,13 +72,13 @@ def test_trainers_and_schedulers_instantiate(trainer: str, scheduler: str, tmp_p
 @pytest.mark.parametrize("logger", LOGGERS)
 def test_every_logger_instantiates_and_reaches_the_trainer(logger: str, tmp_path: Path) -> None:
     """Each logger config builds a Lightning logger the trainer takes. The MLflow one writes into the run
-    the job opened (run.py passes its `run_id`); another logger leaves MLflow's store alone."""
+    the job opened (jobs/train_job.py passes its `run_id`); another logger leaves MLflow's store alone."""
     from lightning.pytorch.loggers import Logger
 
     cfg = composed([f"logger={logger}"], tmp_path)
     extra = {}
-    if tracking.is_mlflow_logger(cfg.logger):
-        client = tracking.client_for(cfg.logger.tracking_uri)
+    if mlflow_runs.is_mlflow_logger(cfg.logger):
+        client = mlflow_runs.client_for(cfg.logger.tracking_uri)
         experiment = client.create_experiment("configs")
         extra["run_id"] = client.create_run(experiment).info.run_id
     built = instantiate(cfg.logger, **extra)
@@ -93,10 +93,10 @@ def test_every_logger_instantiates_and_reaches_the_trainer(logger: str, tmp_path
 
 def test_csv_logger_writes_into_the_job_folder_and_mlflow_is_the_default(tmp_path: Path) -> None:
     default = composed([], tmp_path)
-    assert tracking.is_mlflow_logger(default.logger) and default.hydra.runtime.choices.logger == "mlflow"
+    assert mlflow_runs.is_mlflow_logger(default.logger) and default.hydra.runtime.choices.logger == "mlflow"
     assert default.logger.tracking_uri == f"sqlite:///{(tmp_path / 'mlruns').resolve() / 'mlflow.db'}"
     cfg = composed(["logger=csv"], tmp_path)
-    assert not tracking.is_mlflow_logger(cfg.logger) and "tracking_uri" not in cfg.logger
+    assert not mlflow_runs.is_mlflow_logger(cfg.logger) and "tracking_uri" not in cfg.logger
     built = instantiate(cfg.logger)
     assert Path(built.log_dir) == tmp_path / "out" / "csv" / "version_0"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rcnn_se.console import job_report, mlflow_where, score_table, ui_hint
-from rcnn_se.evaluate import summarize
+from rcnn_se.evaluation.test_scores import summarize
+from rcnn_se.reporting.console import job_report, mlflow_where, score_table, ui_hint
 
 
 def rows() -> list[dict[str, float | str]]:

@@ -13,11 +13,11 @@ from mlflow.tracking import MlflowClient
 
 from helpers.audio import speechlike
 from rcnn_se.data.audio import read_wav, write_wav
-from rcnn_se.enhance import main
-from rcnn_se.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.enhance import main
+from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 
 @pytest.mark.parametrize("sr", [8000, 16000, 44100, 48000])

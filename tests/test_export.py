@@ -9,8 +9,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from rcnn_se.export import export_onnx, export_torchscript, main
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.deploy.export import export_onnx, export_torchscript, main
+from rcnn_se.training.system import EnhancementSystem
 
 
 def test_checkpoint_round_trip(checkpoint: Path) -> None:

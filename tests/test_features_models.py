@@ -65,7 +65,7 @@ def test_bad_model_settings_are_named() -> None:
 
 def floored_system(floor_db: float | None):
     """An RCNN whose output bias is very negative, so without a floor it silences every bin."""
-    from rcnn_se.system import EnhancementSystem
+    from rcnn_se.training.system import EnhancementSystem
 
     torch.manual_seed(0)
     model = SpectralCNN(channels=8, skip=True)
@@ -75,8 +75,8 @@ def floored_system(floor_db: float | None):
 
 
 def test_gain_floor_bounds_every_inference_path(tmp_path) -> None:
-    from rcnn_se.export import export_onnx
-    from rcnn_se.inference import fast_enhancer
+    from rcnn_se.deploy.export import export_onnx
+    from rcnn_se.deploy.inference import fast_enhancer
 
     noisy = torch.rand(1, 1, 257, 40) * 5 + 1e-3
     assert torch.all(floored_system(None).enhancer()(noisy) == 0), "without a floor: silence"
@@ -105,7 +105,7 @@ def test_gain_floor_bounds_every_inference_path(tmp_path) -> None:
 
 
 def test_masked_loss_ignores_zero_padding() -> None:
-    from rcnn_se.system import masked_mse
+    from rcnn_se.training.system import masked_mse
 
     est, target = torch.rand(2, 1, 257, 30), torch.rand(2, 1, 257, 30)
     full = masked_mse(est, target, torch.tensor([30, 30]))

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 
 from rcnn_se.data.features import StftConfig
-from rcnn_se.figures import metric_vs_snr_figure, spectrogram_figure
+from rcnn_se.reporting.figures import metric_vs_snr_figure, spectrogram_figure
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

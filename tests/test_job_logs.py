@@ -11,7 +11,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from rcnn_se.job_logs import STATUS_FILE, LoggerJob, job_log
+from rcnn_se.jobs.job_logs import STATUS_FILE, LoggerJob, job_log
 
 
 def csv_job(folder: Path) -> LoggerJob:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rcnn_se.metric_pool import MetricPool, resolve_workers
 from rcnn_se.metrics import utterance_metrics
+from rcnn_se.metrics.pool import MetricPool, resolve_workers
 
 
 def signals(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +73,7 @@ def test_workers_exit_when_their_owner_is_killed(tmp_path: Path):
     script = textwrap.dedent(
         """
         import os, signal, sys
-        from rcnn_se.metric_pool import MetricPool
+        from rcnn_se.metrics.pool import MetricPool
 
         if __name__ == "__main__":
             pool = MetricPool(2)

@@ -12,9 +12,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.progress import ProgressLines, format_duration
-from rcnn_se.quiet import silence_known_noise
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.progress import ProgressLines, format_duration
+from rcnn_se.training.quiet import silence_known_noise
+from rcnn_se.training.system import EnhancementSystem
 
 
 class Pipe(io.StringIO):

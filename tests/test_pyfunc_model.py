@@ -13,11 +13,11 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from rcnn_se.data.audio import read_wav, write_wav
-from rcnn_se.enhance import main as enhance_main
-from rcnn_se.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.enhance import main as enhance_main
+from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.pyfunc_model import log_enhancer
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.pyfunc_model import log_enhancer
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.system import EnhancementSystem
 
 
 @pytest.fixture(scope="module")

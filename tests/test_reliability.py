@@ -19,12 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from helpers.configs import EXPERIMENTS, composed, sweep_points
 from helpers.jobs import TINY, train
 from helpers.net import unused_port
-from rcnn_se.checkpoints import readable_checkpoint
-from rcnn_se.resume import GROWABLE, OtherJobError, check_same_job, save_job_config
-from rcnn_se.runs_cli import main as runs_main
-from rcnn_se.status import OWNER_TAG, owner, owner_alive
-from rcnn_se.store import TrackingUnavailable, check_server
-from rcnn_se.validate import check_values
+from rcnn_se.jobs.resume import GROWABLE, OtherJobError, check_same_job, save_job_config
+from rcnn_se.tracking.runs_cli import main as runs_main
+from rcnn_se.tracking.status import OWNER_TAG, owner, owner_alive
+from rcnn_se.tracking.store import TrackingUnavailable, check_server
+from rcnn_se.training.checkpoints import readable_checkpoint
+from rcnn_se.training.validate import check_values
 
 
 def split(cfg: DictConfig) -> tuple[DictConfig, dict]:
@@ -88,7 +88,7 @@ def test_config_values_are_checked_by_key(tmp_path: Path) -> None:
 
 
 def test_job_folders_started_in_the_same_second_are_distinct(tmp_path: Path) -> None:
-    code = "from rcnn_se.job_dir import claim_job_dir as c; import sys; a = c(sys.argv[1]); "
+    code = "from rcnn_se.jobs.job_dir import claim_job_dir as c; import sys; a = c(sys.argv[1]); "
     code += "print(a == c(sys.argv[1]), a)"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
@@ -111,7 +111,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_newest_readable(
     time.sleep(0.05)
     (folder / "epoch001.ckpt").write_bytes(b"PK\x03\x04 cut short")  # newer, but unreadable
     (folder / "last.ckpt").write_bytes(checkpoint.read_bytes()[:3000])
-    with caplog.at_level(logging.WARNING, logger="rcnn_se.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="rcnn_se.training.checkpoints"):
         found = readable_checkpoint(folder, folder / "last.ckpt")
     assert found == folder / "epoch000.ckpt"
     assert "last.ckpt: not a readable checkpoint" in caplog.text

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from rcnn_se import tracking
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.run_metadata import (
+from rcnn_se.tracking import mlflow_runs
+from rcnn_se.tracking.run_metadata import (
     configuration_overrides,
     corpus_version,
     job_run_name,
@@ -45,10 +45,10 @@ def test_source_tags_fill_mlflows_columns() -> None:
 
 
 def test_experiment_opens_in_the_training_view_new_or_old(tmp_path: Path) -> None:
-    client = tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    new = tracking.ensure_experiment(client, "fresh", str(tmp_path / "art"))
+    client = mlflow_runs.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    new = mlflow_runs.ensure_experiment(client, "fresh", str(tmp_path / "art"))
     old = client.create_experiment("made_before_the_tag")
-    assert tracking.ensure_experiment(client, "made_before_the_tag", None) == old
+    assert mlflow_runs.ensure_experiment(client, "made_before_the_tag", None) == old
     for experiment_id in (new, old):
         tags = client.get_experiment(experiment_id).tags
         assert tags["mlflow.experimentKind"] == "custom_model_development"

@@ -14,11 +14,11 @@ import torch
 
 from helpers.audio import speechlike
 from helpers.jobs import ROOT
-from rcnn_se.checkpoints import CheckpointError, load_checkpoint
 from rcnn_se.data.audio import write_wav
-from rcnn_se.enhance import main as enhance_main
-from rcnn_se.safety import UnsafeTargetError, check_command_line, check_config_targets
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.deploy.enhance import main as enhance_main
+from rcnn_se.training.checkpoints import CheckpointError, load_checkpoint
+from rcnn_se.training.safety import UnsafeTargetError, check_command_line, check_config_targets
+from rcnn_se.training.system import EnhancementSystem
 
 
 class Payload:
@@ -49,7 +49,13 @@ def test_pickle_payload_in_checkpoint_is_refused_and_not_run(checkpoint: Path, t
 
 @pytest.mark.parametrize(
     "target",
-    ["builtins.open", "os.system", "torch.hub.load", "rcnn_se.enhance.main", "rcnn_se.models.nosuch.X"],
+    [
+        "builtins.open",
+        "os.system",
+        "torch.hub.load",
+        "rcnn_se.deploy.enhance.main",
+        "rcnn_se.models.nosuch.X",
+    ],
 )
 def test_foreign_model_target_is_refused_before_anything_runs(
     checkpoint: Path,  # noqa: F811

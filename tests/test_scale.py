@@ -43,7 +43,7 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     (trainer limits may grow) resumes into the same run; a finished folder does nothing, or refuses."""
     out = tmp_path / "outputs" / "job"
     killer = ["+callbacks.killer._target_=killer.KillAtEpoch", f"+callbacks.killer.marker={tmp_path / 'k'}"]
-    # a schedule that does not span the run's length, so that the limit may grow (rcnn_se.resume)
+    # a schedule that does not span the run's length, so that the limit may grow (rcnn_se.jobs.resume)
     args = [f"hydra.run.dir={out}", "scheduler=plateau", *tiny_except("trainer.max_epochs"), *killer]
     killed = train(tmp_path, *args, "trainer.max_epochs=3", check=False, pythonpath=TESTS)
     assert killed.returncode != 0

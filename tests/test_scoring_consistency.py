@@ -15,11 +15,11 @@ from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.evaluate import EnhancedUtterance, evaluate, summarize
-from rcnn_se.metric_names import METRICS
-from rcnn_se.metric_pool import MetricPool
+from rcnn_se.evaluation.noisy_reference import NoisyReference
+from rcnn_se.evaluation.test_scores import EnhancedUtterance, evaluate, summarize
 from rcnn_se.metrics import utterance_metrics
-from rcnn_se.noisy_reference import NoisyReference
+from rcnn_se.metrics.names import METRICS
+from rcnn_se.metrics.pool import MetricPool
 
 
 def near_silent_pauses(mag: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,9 @@ import torch
 from helpers.jobs import TINY, train
 from helpers.store import project_runs
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.macs import forward_macs, training_macs
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
+from rcnn_se.training.macs import forward_macs, training_macs
+from rcnn_se.training.system import EnhancementSystem
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
 

@@ -21,16 +21,16 @@ from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig, enhance_waveform, stft
-from rcnn_se.enhance import main as enhance_main
-from rcnn_se.evaluate import evaluate
-from rcnn_se.figures import log_spectrogram
-from rcnn_se.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.enhance import main as enhance_main
+from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.pyfunc_model import WEIGHTS, WaveformEnhancer
+from rcnn_se.evaluation.test_scores import evaluate
 from rcnn_se.models.baselines import Baseline, wiener_dd
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.paper_figure import stft_of_run
-from rcnn_se.pyfunc_model import WEIGHTS, WaveformEnhancer
-from rcnn_se.system import EnhancementSystem
-from rcnn_se.tracking import flatten
+from rcnn_se.reporting.figures import log_spectrogram
+from rcnn_se.reporting.paper_figure import stft_of_run
+from rcnn_se.tracking.mlflow_runs import flatten
+from rcnn_se.training.system import EnhancementSystem
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT, LONG_HOP = StftConfig(), StftConfig(hop_length=256)

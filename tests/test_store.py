@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rcnn_se import tracking
 from rcnn_se.data.audio import write_wav
-from rcnn_se.store import StoreError, default_tracking_uri, get_run, open_store, project_root
-from rcnn_se.validate import check_optimized_metric
+from rcnn_se.tracking import mlflow_runs
+from rcnn_se.tracking.store import StoreError, default_tracking_uri, get_run, open_store, project_root
+from rcnn_se.training.validate import check_optimized_metric
 
 BIN = Path(sys.executable).parent / "rcnn-se"
 
@@ -38,7 +38,7 @@ def test_missing_store_and_run_say_where_and_create_nothing(tmp_path: Path) -> N
         open_store(missing)
     assert not (tmp_path / "nowhere").exists()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracking.ensure_experiment(tracking.client_for(uri), "e", str(tmp_path / "art"))
+    mlflow_runs.ensure_experiment(mlflow_runs.client_for(uri), "e", str(tmp_path / "art"))
     with pytest.raises(StoreError, match=f"run 0123abcd not found in the MLflow store at {uri}"):
         get_run(uri, "0123abcd")
 
@@ -47,8 +47,8 @@ def test_missing_store_and_run_say_where_and_create_nothing(tmp_path: Path) -> N
 def test_enhance_run_id_from_another_folder(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     store = tmp_path / "project" / "mlruns"
     uri = f"sqlite:///{store / 'mlflow.db'}"
-    client = tracking.client_for(uri)
-    run = client.create_run(tracking.ensure_experiment(client, "rcnn_se", str(store / "art"))).info.run_id
+    client = mlflow_runs.client_for(uri)
+    run = client.create_run(mlflow_runs.ensure_experiment(client, "rcnn_se", str(store / "art"))).info.run_id
     client.log_artifact(run, str(checkpoint), artifact_path="checkpoints")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

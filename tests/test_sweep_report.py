@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from rcnn_se import tracking
-from rcnn_se.sweep_report import report_sweep, short_labels, snr_curves
+from rcnn_se.reporting.sweep_report import report_sweep, short_labels, snr_curves
+from rcnn_se.tracking import mlflow_runs
 
 
 def job(client: MlflowClient, experiment: str, parent: str, name: str, pesq: float) -> str:
@@ -21,14 +21,14 @@ def job(client: MlflowClient, experiment: str, parent: str, name: str, pesq: flo
                "test/snr_17.5/pesq_wb": pesq + 0.5, "realcheck/pesq_wb": pesq - 0.1,
                "noisy/test/pesq_wb": 1.5, "noisy/test/stoi": 0.88, "noisy/test/snr_2.5/pesq_wb": 1.1,
                "noisy/test/snr_17.5/pesq_wb": 2.0}  # fmt: skip
-    tracking.log_metrics(client, run_id, metrics)
+    mlflow_runs.log_metrics(client, run_id, metrics)
     client.set_terminated(run_id)
     return run_id
 
 
 def test_parent_run_logs_the_comparison_and_its_figure(tmp_path: Path) -> None:
-    client = tracking.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = tracking.ensure_experiment(client, "e", str(tmp_path / "art"))
+    client = mlflow_runs.client_for(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow_runs.ensure_experiment(client, "e", str(tmp_path / "art"))
     parent = client.create_run(experiment, tags={"rcnn_se.kind": "sweep"}).info.run_id
     first = job(client, experiment, parent, "rcnn dropout=0 trainer.max_epochs=1", 2.0)
     second = job(client, experiment, parent, "rcnn dropout=0.2 trainer.max_epochs=1", 2.25)

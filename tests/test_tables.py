@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from helpers.store import logged_params, project_runs
-from rcnn_se import tables
-from rcnn_se.run_groups import RunRecord, mean_ci
-from rcnn_se.tables import TablesError, build, group_runs
-from rcnn_se.tables_render import Stat, Table, markdown_table, text, write_csv
+from rcnn_se.reporting import tables
+from rcnn_se.reporting.run_groups import RunRecord, mean_ci
+from rcnn_se.reporting.tables import TablesError, build, group_runs
+from rcnn_se.reporting.tables_render import Stat, Table, markdown_table, text, write_csv
 
 T_975 = {1: 12.706204736174707, 2: 4.302652729749464, 3: 3.182446305284263}  # scipy-independent table
 

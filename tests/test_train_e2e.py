@@ -12,7 +12,7 @@ import pytest
 
 from helpers.jobs import TINY, evaluate, train
 from helpers.store import client_for, project_runs
-from rcnn_se.evaluate import read_rows
+from rcnn_se.evaluation.test_scores import read_rows
 
 
 @pytest.mark.slow

@@ -23,7 +23,9 @@ from helpers.net import mlflow_server
 
 pytestmark = pytest.mark.slow
 METRIC_COLUMNS = ("test/pesq_wb", "test/nr", "test/sd")
-TRAINING_VIEW = "?workflowType=machine_learning"  # what the job's printed links carry (rcnn_se.console)
+TRAINING_VIEW = (
+    "?workflowType=machine_learning"  # what the job's printed links carry (rcnn_se.reporting.console)
+)
 
 
 def unavailable(reason: str) -> None:

@@ -12,10 +12,10 @@ import torch
 
 from helpers.audio import voiced
 from rcnn_se.data.datamodule import EdinburghDataModule
+from rcnn_se.evaluation.val_quality import ValidationQuality, utterance_scores
 from rcnn_se.metrics.quality import pesq_wb, si_sdr, stoi
 from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.system import EnhancementSystem
-from rcnn_se.val_quality import ValidationQuality, utterance_scores
+from rcnn_se.training.system import EnhancementSystem
 
 
 def test_scores_match_the_test_evaluations_metrics() -> None:

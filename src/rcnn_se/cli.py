@@ -12,11 +12,14 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-demo-corpus": ("rcnn_se.data.synth", "generate the Edinburgh-layout demo corpus"),
     "make-realcheck": ("rcnn_se.data.realcheck", "build the real-speech check set (real speech + noises)"),
-    "paper-tables": ("rcnn_se.tables", "rebuild the paper's tables from the MLflow store"),
-    "enhance": ("rcnn_se.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
-    "evaluate": ("rcnn_se.evaluation_run", "score a checkpoint or run on a test set (= python eval.py)"),
-    "export": ("rcnn_se.export", "export a checkpoint to TorchScript and ONNX"),
-    "runs": ("rcnn_se.runs_cli", "runs clean [--delete]: list or remove FAILED and stale RUNNING runs"),
+    "paper-tables": ("rcnn_se.reporting.tables", "rebuild the paper's tables from the MLflow store"),
+    "enhance": ("rcnn_se.deploy.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
+    "evaluate": ("rcnn_se.eval_cli", "score a checkpoint or run on a test set (= python eval.py)"),
+    "export": ("rcnn_se.deploy.export", "export a checkpoint to TorchScript and ONNX"),
+    "runs": (
+        "rcnn_se.tracking.runs_cli",
+        "runs clean [--delete]: list or remove FAILED and stale RUNNING runs",
+    ),
 }
 
 

@@ -28,8 +28,8 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
 
 
 def register_resolvers() -> None:
-    from rcnn_se.job_dir import claim_job_dir
-    from rcnn_se.store import default_tracking_uri
+    from rcnn_se.jobs.job_dir import claim_job_dir
+    from rcnn_se.tracking.store import default_tracking_uri
 
     if not OmegaConf.has_resolver("cpu_precision"):
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)

@@ -10,21 +10,18 @@ from contextlib import contextmanager
 from hydra.errors import CompactHydraException
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+    """An error whose message says all a user needs: the key or file and what is wrong with it. The bad
+    config, corpus, audio and store errors of the lower layers derive from it, so this module, at the
+    bottom, names none of them."""
+
+
+class ConfigError(UserError):
     """A config value, override, folder or checkpoint that cannot be used as it is; the message names it."""
 
 
 class OneLineError(CompactHydraException):
     """Hydra prints a CompactHydraException as its message alone, without the traceback."""
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The error types whose message says all a user needs: bad config, corpus, audio or store."""
-    from rcnn_se.data.audio import AudioError
-    from rcnn_se.data.corpus import CorpusError
-    from rcnn_se.store import StoreError
-
-    return ConfigError, CorpusError, AudioError, StoreError
 
 
 @contextmanager
@@ -35,7 +32,7 @@ def one_line_errors() -> Iterator[None]:
 
     try:
         yield
-    except (InstantiationException, *user_errors()) as exc:
+    except (InstantiationException, UserError) as exc:
         cause = exc.__cause__ if isinstance(exc, InstantiationException) else exc
         # a constructor refusing a config value (`model.n_layers=1: need at least 2`) is a config error too
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or not isinstance(cause, ValueError):

@@ -35,7 +35,7 @@ def logged_params(
         "seed": seed,
         "activation": "relu",
         "snr": "all",
-        "compress": "none",  # the paper's setting (rcnn_se.setting.PAPER_SETTING)
+        "compress": "none",  # the paper's setting (rcnn_se.reporting.setting.PAPER_SETTING)
         "underestimate_weight": "1.0",
         "gain_floor_db": "None",
         "gain_ceiling_db": "None",

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from rcnn_se.errors import UserError
 
-class AudioError(ValueError):
+
+class AudioError(UserError):
     """A wav file that cannot be used as it is; the message names the file and the problem."""
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rcnn_se.errors import UserError
+
 SPLITS: dict[str, tuple[str, str, str]] = {
     # split: (clean folder, noisy folder, log file)
     "train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", "log_trainset_28spk.txt"),
@@ -18,7 +20,7 @@ SPLITS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     """The corpus on disk does not match the layout; the message names the file or folder."""
 
 

@@ -2,7 +2,8 @@
 
 Importing this package loads numpy and the pesq extension but neither torch nor (until STOI is first used)
 scipy, because the scores run in spawned worker processes and the evaluation's main process only needs
-nr_sd.
+nr_sd. Layer 1, beside `data` and `models`: it also holds the worker pool that runs these scores (`pool`)
+and the metric names the tables share (`names`), and imports only its own package and layer 0.
 """
 
 from __future__ import annotations

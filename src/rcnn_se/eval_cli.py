@@ -1,0 +1,43 @@
+"""`rcnn-se evaluate`: eval.py's Hydra app (rcnn_se.jobs.eval_job) from any folder. An entry point, so it sits
+at the top beside cli.py and config.py, whose resolvers it registers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from rcnn_se.errors import ConfigError
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rcnn-se evaluate [overrides]`: the same Hydra app as `python eval.py`, from any folder."""
+    import os
+
+    import hydra
+
+    from rcnn_se.config import multirun_flag_first, register_resolvers
+    from rcnn_se.errors import one_line_errors
+    from rcnn_se.training.safety import check_command_line
+
+    os.environ.setdefault("RCNN_SE_ROOT", str(CHECKOUT))
+    register_resolvers()
+
+    def app(cfg: DictConfig) -> float | None:
+        with one_line_errors():
+            from rcnn_se.jobs.eval_job import evaluate_checkpoint
+
+            return evaluate_checkpoint(cfg)
+
+    args = sys.argv[1:] if argv is None else argv
+    try:  # before Hydra builds anything, as train.py does
+        check_command_line(args)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    sys.argv = ["rcnn-se evaluate", *multirun_flag_first(args)]
+    hydra.main(version_base="1.3", config_path=str(CHECKOUT / "conf"), config_name="eval")(app)()
+    return 0

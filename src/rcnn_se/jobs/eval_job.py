@@ -1,0 +1,147 @@
+"""The job of `python eval.py` and `rcnn-se evaluate` (rcnn_se.eval_cli): score a trained model on a
+corpus's test split, without training.
+
+    python eval.py run_id=<training run> data=voicebank data.root=/data/testset_only
+    python eval.py ckpt_path=outputs/train/runs/<time>/checkpoints/last.ckpt
+
+The checkpoint comes from a file or from the training run that logged it. The result is an MLflow run of
+its own (tag `rcnn_se.kind=evaluation`, so the paper tables, which count training jobs, never count it
+twice), nested under the training run (`mlflow.parentRunId`) and naming it (`rcnn_se.evaluates`); the
+training run itself gets no new metric and no epoch. Under another logger (`logger=csv`) the scores go to
+that logger's folder inside the evaluation's own, and only `ckpt_path=` can name the model. Scoring is the
+training job's own test step (`test_scoring.score_test_set`), on features computed with the checkpoint's STFT
+settings, so the numbers compare.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig, OmegaConf
+
+from rcnn_se.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rcnn_se.jobs.job_logs import JobLog
+
+log = logging.getLogger(__name__)
+
+
+def check_request(cfg: DictConfig) -> None:
+    """The config's own mistakes, answered before torch and MLflow load."""
+    from rcnn_se.tracking.mlflow_runs import is_mlflow_logger
+    from rcnn_se.training.safety import check_config_targets
+
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+    if bool(cfg.get("ckpt_path")) == bool(cfg.get("run_id")):
+        raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
+    if cfg.get("run_id") and not is_mlflow_logger(cfg.logger):
+        raise ConfigError(
+            f"run_id={cfg.run_id}: needs logger=mlflow to read its checkpoint; or give ckpt_path=<file>"
+        )
+
+
+def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]:
+    """(checkpoint file, training run id or None). A file's run is read from its job folder's
+    `mlflow_run.json`, when the file sits in `<job>/checkpoints/` as training leaves it."""
+    from rcnn_se.deploy.enhance import checkpoint_from_run
+    from rcnn_se.tracking import mlflow_runs
+
+    ckpt_path, run_id = cfg.get("ckpt_path"), cfg.get("run_id")
+    if run_id:
+        return checkpoint_from_run(str(run_id), cfg.logger.tracking_uri, folder), str(run_id)
+    path = Path(str(ckpt_path)).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path}: file not found")
+    return path, mlflow_runs.read_run_file(path.parent.parent / mlflow_runs.JOB_FILE)
+
+
+def model_name(hparams: dict) -> str:
+    config = hparams.get("model_config") or {}
+    return "rcnn" if config.get("skip") else "cnn"
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> float | None:
+    """Score the checkpoint on `cfg.data`'s test split in an evaluation run; returns its test PESQ-WB."""
+    check_request(cfg)
+    if cfg.get("run_id"):  # an unknown run is answered before torch and Lightning load
+        from rcnn_se.tracking.store import get_run
+
+        get_run(cfg.logger.tracking_uri, str(cfg.run_id))
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from rcnn_se.jobs.resume import save_job_config
+    from rcnn_se.jobs.test_scoring import score_test_set
+    from rcnn_se.metrics.pool import MetricPool
+    from rcnn_se.tracking import mlflow_runs
+    from rcnn_se.tracking.store import get_run
+    from rcnn_se.training.system import EnhancementSystem
+
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job
+    ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
+    system = EnhancementSystem.from_checkpoint(ckpt)
+    if trained_by is not None and mlflow_runs.is_mlflow_logger(cfg.logger):
+        get_run(cfg.logger.tracking_uri, trained_by)  # a run id from a job folder must exist to be linked
+    datamodule = instantiate(cfg.data, stft=system.stft_config.as_dict())
+    cache = datamodule.prepare_test()
+    name = model_name(system.hparams)
+    choices = dict(hydra_cfg.runtime.choices)
+    tags = {
+        "rcnn_se.kind": "evaluation",
+        "rcnn_se.evaluates": trained_by or "unknown (no mlflow_run.json in the checkpoint's job folder)",
+        "rcnn_se.checkpoint": str(ckpt),
+        "rcnn_se.model": name,
+        "rcnn_se.data": str(choices.get("data")),
+    }
+    run_name = f"eval {name} on {choices.get('data')}"
+    with evaluation_log(cfg, out_dir, run_name, tags, trained_by) as record:
+        params = mlflow_runs.config_params(cfg, choices)
+        params |= mlflow_runs.flatten({"checkpoint": dict(system.hparams)})
+        params |= {k: str(v) for k, v in datamodule_summary(datamodule).items()}
+        record.log_params(params)
+        record.log_metrics(system.size_summary())
+        with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
+            summary, _ = score_test_set(
+                cfg, system, cache, record, out_dir, name, pool
+            )  # and the noisy input's
+        log.info("evaluation of %s (trained by %s): %s", ckpt, trained_by, record.where())
+    return summary.get("test/pesq_wb")
+
+
+@contextmanager
+def evaluation_log(
+    cfg: DictConfig, out_dir: Path, run_name: str, tags: dict[str, str], trained_by: str | None
+) -> Iterator[JobLog]:
+    """An MLflow run nested under the training run (when known), or, under another logger, that logger's
+    folder in the evaluation's own, with its `job_status.json` (`rcnn_se.evaluates` is then a tag only)."""
+    from rcnn_se.jobs.job_logs import LoggerJob, MlflowRunLog
+    from rcnn_se.tracking import mlflow_runs
+
+    if not mlflow_runs.is_mlflow_logger(cfg.logger):
+        with LoggerJob(cfg, out_dir).open(run_name, tags) as record:
+            yield record
+        return
+    settings = cfg.logger
+    client = mlflow_runs.client_for(settings.tracking_uri)
+    experiment_id = mlflow_runs.ensure_experiment(
+        client, settings.experiment_name, settings.artifact_location
+    )
+    opened = mlflow_runs.job_run(
+        client, experiment_id, run_name=run_name, parent_run_id=trained_by, tags=tags
+    )
+    with opened as run_id:
+        yield MlflowRunLog(client, run_id, experiment_id, settings)
+
+
+def datamodule_summary(datamodule) -> dict[str, object]:
+    return {
+        "data.n_test_utterances": len(datamodule.test_cache.items),
+        "data.file_sample_rate": " ".join(str(r) for r in datamodule.file_rates),
+    }

@@ -1,0 +1,101 @@
+"""Which training setting a run used, and where its numbers came from, decided from its logged params.
+
+A row of a table may say "paper" only when the run trained in the paper's setting, whatever experiment
+name launched it: the params are what the run did, the name only what someone meant. Two named settings:
+the paper's, as its text gives it (raw magnitudes, plain MSE, no gain bounds, Adam at 0.0005 held
+constant), and this project's measured-better one (log1p magnitudes, loss weight 8, gains within
+[-12 dB, 0 dB], one-cycle schedule). Anything else is "other", with what departs from the project's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from rcnn_se.reporting.run_groups import ConfigGroup, canonical
+
+PAPER_SETTING = {
+    "compress": "none",
+    "underestimate_weight": "1",
+    "gain_floor_db": "None",
+    "gain_ceiling_db": "None",
+    "choice.scheduler": "none",
+    "optimizer.lr": "0.0005",
+}
+OURS_SETTING = {
+    "compress": "log1p",
+    "underestimate_weight": "8",
+    "gain_floor_db": "-12",
+    "gain_ceiling_db": "0",
+    "choice.scheduler": "onecycle",
+}
+SETTING_KEYS = tuple(sorted(PAPER_SETTING.keys() | OURS_SETTING.keys()))
+TRAINED = ("rcnn", "cnn")
+DOMAINS = {"none": "raw magnitudes", "log1p": "log1p magnitudes"}
+
+
+def matches(params: Mapping[str, str], setting: Mapping[str, str]) -> bool:
+    return all(canonical(params.get(k, "?")) == canonical(v) for k, v in setting.items())
+
+
+def setting_of(params: Mapping[str, str]) -> str:
+    """'paper', 'ours', 'other', or 'no training' for the baselines."""
+    if params.get("choice.model") not in TRAINED:
+        return "no training"
+    if matches(params, PAPER_SETTING):
+        return "paper"
+    return "ours" if matches(params, OURS_SETTING) else "other"
+
+
+def setting_text(params: Mapping[str, str]) -> str:
+    """The Setting cell: "paper's setting", "project setting", or "other: <departures from the project's>"."""
+    kind = setting_of(params)
+    if kind != "other":
+        return {"paper": "paper's setting", "ours": "project setting"}.get(kind, kind)
+    departs = [
+        f"{k.removeprefix('choice.')}={params.get(k, '?')}"
+        for k, v in OURS_SETTING.items()
+        if canonical(params.get(k, "?")) != canonical(v)
+    ]
+    return "other: " + ", ".join(departs)
+
+
+def domain_text(params: Mapping[str, str]) -> str:
+    return DOMAINS.get(params.get("compress", "?"), params.get("compress", "?"))
+
+
+def corpus_text(group: ConfigGroup) -> str:
+    """The corpus config and the test utterances scored, e.g. `demo, 40 test utt.`."""
+    n = group.stat("test/n_utterances")
+    return f"{group.params.get('choice.data', '?')}" + (f", {n.mean:.0f} test utt." if n else "")
+
+
+def epochs_text(group: ConfigGroup) -> str:
+    """Epochs actually trained (after early stopping), over the group's runs: `5` or `3–5`."""
+    values = sorted(
+        int(r.metrics["train/epochs_trained"])
+        for r in group.runs
+        if not math.isnan(r.metrics.get("train/epochs_trained", math.nan))
+    )
+    if not values:
+        return "–"
+    return str(values[0]) if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
+
+
+def provenance(group: ConfigGroup) -> list[str]:
+    """Setting, corpus, domain and epochs cells of a row (the seeds are counted by the caller)."""
+    p = group.params
+    return [setting_text(p), corpus_text(group), domain_text(p), epochs_text(group)]
+
+
+PROVENANCE_COLUMNS = ["Setting", "Corpus", "Domain", "Epochs"]
+SETTING_ORDER = ("paper", "ours", "other", "no training")
+
+
+def by_setting(groups: Sequence[ConfigGroup]) -> dict[str, list[ConfigGroup]]:
+    out: dict[str, list[ConfigGroup]] = {}
+    for kind in SETTING_ORDER:
+        chosen = [g for g in groups if setting_of(g.params) == kind]
+        if chosen:
+            out[kind] = chosen
+    return out
