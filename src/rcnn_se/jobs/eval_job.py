@@ -87,7 +87,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job
     ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
-    if trained_by is not None and mlflow_runs.is_mlflow_logger(cfg.logger):
+    if not cfg.get("run_id") and trained_by is not None and mlflow_runs.is_mlflow_logger(cfg.logger):
         get_run(cfg.logger.tracking_uri, trained_by)  # a run id from a job folder must exist to be linked
     datamodule = instantiate(cfg.data, stft=system.stft_config.as_dict())
     cache = datamodule.prepare_test()
