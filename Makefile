@@ -45,9 +45,11 @@ ui: install
 # Tests run on every core (pytest-xdist; at most 4 workers): most of their time is train.py subprocesses
 # importing torch on one core. Tests sharing a session fixture carry an xdist_group and stay on one worker.
 XDIST   ?= -n auto --maxprocesses 4 --dist loadgroup
+# The slowest tests are listed at the end of every run, so the suite's 10-minute budget can be watched.
+DURATIONS ?= --durations=25 --durations-min=5
 
 test: install system-deps
-	$(BIN)/python -m pytest -q $(XDIST) $(ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(DURATIONS) $(ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" $(XDIST) $(ARGS)

@@ -5,7 +5,9 @@ Plain helpers (launching `train.py`, reading the store, composing configs) live 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,10 +95,22 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def headline_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def headline_sweep(shared_data_dir: Path) -> tuple[Path, str]:
     """`python train.py -m model=rcnn,cnn dropout=0,0.2` on the tiny setting, with models registered, system
-    metrics and a progress line per step: (project folder, console output). Trained once for the tests that
-    only read a sweep back; they share the xdist group `headline_sweep`, so one worker trains it."""
-    work = tmp_path_factory.mktemp("headline")
-    proc = train(work, *HEADLINE, *TINY)
-    return work, proc.stdout + proc.stderr
+    metrics and a progress line per step: (project folder, console output). Trained once per session for
+    the tests that only read a sweep back, whichever pytest-xdist workers they land on: the first worker
+    trains it under a file lock in the workers' shared temp folder and the others wait and reuse it (their
+    xdist group is a scheduling hint only: pytest 9.2 with pytest-xdist 3.8 split the group and trained the
+    sweep twice). Its console output is written last, as the mark of a complete build: a folder without it
+    is a failed build, removed and trained again, never reused. (Not renamed into place: the store holds
+    absolute artifact paths.)"""
+    work = shared_data_dir.parent / "headline_sweep"
+    console = work / "console.txt"
+    with (shared_data_dir.parent / "headline_sweep.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not console.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            proc = train(work, *HEADLINE, *TINY)
+            console.write_text(proc.stdout + proc.stderr)
+    return work, console.read_text()
