@@ -95,6 +95,20 @@ def test_table1_aggregates_each_cell_beside_the_paper() -> None:
     assert rcnn["NR dB"] is None  # not logged by these runs: shown as a dash, not invented
 
 
+def test_realcheck_rows_name_the_set_they_were_scored_on() -> None:
+    runs = []
+    for i, (test_n, real_n) in enumerate([(40.0, 24.0), (40.0, 24.0)]):
+        metrics = {"test/pesq_wb": 2.0, "test/n_utterances": test_n}
+        metrics |= {"realcheck/pesq_wb": 2.1, "realcheck/n_utterances": real_n}
+        runs.append(record(f"r{i}", 1000 * i, metrics, model="rcnn", dropout="0", seed=str(i)))
+    by_title = {t.title: t for t in tables.extended(group_runs(runs))}
+    (overall,) = by_title["Extended: every model, whole test set"].rows
+    (real,) = by_title["Extended: real-speech check"].rows
+    header = by_title["Extended: real-speech check"].columns
+    assert overall[header.index("Corpus")] == "demo, 40 test utt."
+    assert real[header.index("Corpus")] == "realcheck, 24 utt. (trained on demo)"
+
+
 def test_table1_says_paper_only_for_runs_in_the_papers_setting() -> None:
     ours = {
         "compress": "log1p",

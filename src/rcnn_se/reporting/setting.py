@@ -64,10 +64,15 @@ def domain_text(params: Mapping[str, str]) -> str:
     return DOMAINS.get(params.get("compress", "?"), params.get("compress", "?"))
 
 
-def corpus_text(group: ConfigGroup) -> str:
-    """The corpus config and the test utterances scored, e.g. `demo, 40 test utt.`."""
-    n = group.stat("test/n_utterances")
-    return f"{group.params.get('choice.data', '?')}" + (f", {n.mean:.0f} test utt." if n else "")
+def corpus_text(group: ConfigGroup, scored: str = "test") -> str:
+    """The corpus config and the utterances scored: `demo, 40 test utt.`, or for rows of the real-speech
+    check (`scored="realcheck"`) `realcheck, 24 utt. (trained on demo)`, so no row claims a set it was not
+    scored on."""
+    n = group.stat(f"{scored}/n_utterances")
+    data = group.params.get("choice.data", "?")
+    if scored == "test":
+        return data + (f", {n.mean:.0f} test utt." if n else "")
+    return scored + (f", {n.mean:.0f} utt." if n else "") + f" (trained on {data})"
 
 
 def epochs_text(group: ConfigGroup) -> str:
@@ -82,10 +87,11 @@ def epochs_text(group: ConfigGroup) -> str:
     return str(values[0]) if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
 
 
-def provenance(group: ConfigGroup) -> list[str]:
-    """Setting, corpus, domain and epochs cells of a row (the seeds are counted by the caller)."""
+def provenance(group: ConfigGroup, scored: str = "test") -> list[str]:
+    """Setting, corpus, domain and epochs cells of a row scored on `scored` (`test` or `realcheck`); the
+    seeds are counted by the caller."""
     p = group.params
-    return [setting_text(p), corpus_text(group), domain_text(p), epochs_text(group)]
+    return [setting_text(p), corpus_text(group, scored), domain_text(p), epochs_text(group)]
 
 
 PROVENANCE_COLUMNS = ["Setting", "Corpus", "Domain", "Epochs"]

@@ -9,6 +9,7 @@ grouping and statistics in `run_groups`; `load_runs` is the only code that reads
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,9 +58,11 @@ def group_runs(runs: Sequence[RunRecord]) -> list[ConfigGroup]:
 HEAD = [*PROVENANCE_COLUMNS, "Seeds"]  # after the label, every row says where it came from
 
 
-def metric_rows(labels: Sequence[str], groups: Sequence[ConfigGroup], keys: Sequence[str]) -> list[list]:
+def metric_rows(
+    labels: Sequence[str], groups: Sequence[ConfigGroup], keys: Sequence[str], scored: str = "test"
+) -> list[list]:
     return [
-        [lb, *provenance(g), len(g.runs), *(g.stat(k) for k in keys)]
+        [lb, *provenance(g, scored), len(g.runs), *(g.stat(k) for k in keys)]
         for lb, g in zip(labels, groups, strict=True)
     ]
 
@@ -88,7 +91,7 @@ def extended(groups: Sequence[ConfigGroup]) -> list[Table]:
         Table("extended_overall", "Extended: every model, whole test set", ["Model", *HEAD, *names], overall)
     ]
     if real := found_metrics(groups, "realcheck/"):
-        rows = metric_rows(labels, groups, [f"realcheck/{m}" for m in real])
+        rows = metric_rows(labels, groups, [f"realcheck/{m}" for m in real], scored="realcheck")
         note = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples) "
         note += "mixed with the demo test noises at the test SNRs: how the demo results hold on real speech."
         header = ["Model", *HEAD, *(METRICS.get(m, m) for m in real)]
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="default: <project folder>/experiments/paper")
     parser.add_argument("--allow-missing", action="store_true", help="build the rest if Table 1/2 lack runs")
     args = parser.parse_args(argv)
+    # One progress bar per downloaded artifact buries the paths this command prints: one per run here.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = args.tracking_uri or default_tracking_uri()
     filters = (f" in sweep {args.sweep}" if args.sweep else "") + (
         f" with data={args.data}" if args.data else ""
