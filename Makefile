@@ -43,7 +43,8 @@ ui: install
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT)
 
 # Tests run on every core (pytest-xdist; at most 4 workers): most of their time is train.py subprocesses
-# importing torch on one core. Tests sharing a session fixture carry an xdist_group and stay on one worker.
+# importing torch on one core. Tests sharing a session fixture carry an xdist_group as a scheduling hint;
+# the fixture itself is built once under a file lock (tests/conftest.py), wherever they land.
 XDIST   ?= -n auto --maxprocesses 4 --dist loadgroup
 # The slowest tests are listed at the end of every run, so the suite's 10-minute budget can be watched.
 DURATIONS ?= --durations=25 --durations-min=5
