@@ -16,6 +16,7 @@ from rcnn_se.tracking.run_metadata import (
     log_corpus,
     source_tags,
     sweep_run_name,
+    system_metrics,
 )
 
 
@@ -77,3 +78,20 @@ def test_corpus_is_logged_as_dataset_inputs_per_split(tiny_corpus: Path, tmp_pat
     assert only.tags[0].value == "test" and only.dataset.digest == by_context["test"].digest
     (tiny_corpus / "demo_manifest.json").write_text(json.dumps({"generator": 6}))
     assert corpus_version(tiny_corpus) == "v6"
+
+
+def test_a_job_shorter_than_one_sampling_interval_still_logs_system_metrics(tmp_path: Path) -> None:
+    """MLflow's monitor alone logs nothing for a run that ends inside its first interval (a CI run lost
+    `system/cpu_utilization_percentage` that way on a one-step job)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    with system_metrics(run_id, uri, interval=60, resuming=False):
+        sum(range(10**6))
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["system/cpu_utilization_percentage"] >= 0.0
+    assert metrics["system/system_memory_usage_megabytes"] > 0.0
+    with system_metrics(run_id, uri, interval=60, resuming=True):
+        pass
+    history = client.get_metric_history(run_id, "system/system_memory_usage_megabytes")
+    assert sorted(m.step for m in history) == [0, 1], "a resumed run goes on from the next step"

@@ -4,6 +4,7 @@ on a tiny demo setting."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,13 @@ def train_command(tmp: Path, *args: str, pythonpath: Path | None = None) -> tupl
     return cmd, env
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """A job started from a background shell (`cmd &`, as some CI runners start the suite) inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: the Ctrl-C tests would train on through their
+    interrupt. A user's terminal delivers it, so the jobs get the default disposition back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def train(
     tmp: Path,
     *args: str,
@@ -57,7 +65,15 @@ def train(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     cmd, base = train_command(tmp, *args, pythonpath=pythonpath)
-    proc = subprocess.run(cmd, cwd=tmp, env=base | (env or {}), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp,
+        env=base | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ OPERATIONAL = tuple(
 KEPT = ("seed",)  # operational for grouping runs, but a name without it cannot tell seeds apart
 MAX_NAME = 250
 DEMO_MANIFEST = "demo_manifest.json"
+log = logging.getLogger(__name__)
 
 
 def configuration_overrides(overrides: Iterable[str]) -> list[str]:
@@ -144,7 +146,9 @@ def log_corpus(client, run_id: str, name: str, datamodule, attempts: int = 3) ->
 @contextmanager
 def system_metrics(run_id: str, tracking_uri: str, interval: float, resuming: bool) -> Iterator[None]:
     """CPU, memory, disk and network use sampled every `interval` s into the run (`system/...` metrics),
-    continuing a resumed run's steps; `interval` 0 switches it off."""
+    continuing a resumed run's steps; `interval` 0 switches it off. MLflow's monitor drops the samples of
+    its last, unfinished interval, so a job shorter than one interval would log none: they are logged
+    here when the job ends, and every run carries at least one sample."""
     if not interval:
         yield
         return
@@ -158,3 +162,9 @@ def system_metrics(run_id: str, tracking_uri: str, interval: float, resuming: bo
         yield
     finally:
         monitor.finish()
+        if any(m.metrics for m in monitor.monitors):
+            try:
+                monitor.publish_metrics(monitor.aggregate_metrics())
+                monitor.mlflow_logger.flush()
+            except Exception as error:  # never hide how the job itself ended
+                log.warning("last system metrics of run %s not logged: %s", run_id, error)
