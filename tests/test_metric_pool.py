@@ -45,6 +45,21 @@ def test_pool_full_false_scores_fewer_metrics():
     assert "csig" not in short
 
 
+def pooled_pesq(seed: int) -> float:
+    with MetricPool(1, full=False) as pool:
+        return pool.submit(*signals(seed), 16000).result()["pesq_wb"]
+
+
+def test_pool_inside_a_loky_worker():
+    """Hydra's parallel launcher (hydra/launcher=local_parallel, joblib's loky backend) runs each job in a
+    loky worker, whose start method 'loky' a spawned metric worker cannot set up: the pool crashed there."""
+    from joblib import Parallel, delayed
+
+    scores = Parallel(n_jobs=2, backend="loky")(delayed(pooled_pesq)(seed) for seed in range(2))
+    inline = [utterance_metrics(*signals(seed), 16000, full=False)["pesq_wb"] for seed in range(2)]
+    assert scores == pytest.approx(inline, rel=1e-9)
+
+
 @pytest.mark.parametrize("bad", [-1, "many", "1.5"])
 def test_bad_worker_count_is_a_clear_error(bad):
     with pytest.raises(ValueError, match="evaluate.workers"):

@@ -19,7 +19,7 @@ def test_parallel_sweep_on_sqlite_store(tmp_path: Path) -> None:
         "-m",
         "hydra/launcher=local_parallel",
         "model=rcnn,cnn",
-        "evaluate.workers=0",
+        "evaluate.workers=1",  # what conf/hydra/launcher/local_parallel.yaml recommends
         "threads=1",
         *tiny_except("evaluate.workers"),
     )

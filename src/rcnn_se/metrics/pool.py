@@ -54,6 +54,15 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _standard_start_method() -> None:
+    """A spawned child sets up its parent's default start method first thing. In a loky worker (Hydra's
+    parallel launcher, hydra/launcher=local_parallel) that is 'loky', which the child cannot find, and
+    every metric worker died before scoring: this job process gets the standard 'spawn' default instead."""
+    standard = (None, *multiprocessing.get_all_start_methods())
+    if multiprocessing.get_start_method(allow_none=True) not in standard:
+        multiprocessing.set_start_method("spawn", force=True)
+
+
 class MetricPool:
     """`submit(clean, enhanced, fs)` -> Future of the metric dict; `workers=0` computes in this process.
 
@@ -70,6 +79,7 @@ class MetricPool:
 
     @staticmethod
     def _launch(n_workers: int) -> ProcessPoolExecutor:
+        _standard_start_method()
         saved = {name: os.environ.get(name) for name in _SINGLE_THREADED}
         os.environ.update(_SINGLE_THREADED)  # inherited by the workers, which are started right here
         try:
