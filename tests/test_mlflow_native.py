@@ -70,7 +70,7 @@ def test_logged_model_enhances_a_real_wav_and_is_registered(headline_sweep: tupl
 @pytest.mark.xdist_group("headline_sweep")
 def test_console_reports_progress_each_job_and_the_sweep(headline_sweep: tuple[Path, str]) -> None:
     work, output = headline_sweep
-    assert "💡" not in output and "LeafSpec" not in output
+    assert "💡" not in output and "LeafSpec" not in output and "Add type hints" not in output
     assert "epoch 1/1 step 1/2 loss" in output, "progress lines when stdout is not a terminal"
     assert output.count("against the noisy input") == 4
     assert "     all rcnn " in output and "         noisy " in output

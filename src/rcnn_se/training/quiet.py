@@ -5,7 +5,6 @@ Known and harmless (lightning 2.6 with torch 2.11):
 * "💡 Tip: ... try installing litlogger / litmodels": an advertisement, logged at every trainer start;
 * "`isinstance(treespec, LeafSpec)` is deprecated": raised inside Lightning's own pytree helper;
 * "Precision bf16-mixed is not supported by the model summary": the summary's size estimate only;
-* MLflow asking for type hints on a pyfunc's `predict`: our model has an explicit signature instead;
 * MLflow's system-metrics monitor announcing that it starts, stops and skips GPUs (its warnings stay);
 * MLflow's download progress bars, drawn when it checks a logged model's input example (unless the user
   set MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR).
@@ -21,7 +20,6 @@ TIP_PREFIX = "💡 Tip:"
 KNOWN_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     r"Precision .* is not supported by the model summary",
-    r".*Add type hints to the `predict` method",
 )
 LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
 
