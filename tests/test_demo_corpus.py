@@ -15,7 +15,7 @@ from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import DemoCorpusError, DemoSpec, generate_demo_corpus
 
 SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
-# generated several times over: the least that still spans more than one written chunk (synth.CHUNK = 7)
+# generated several times over: small, yet more utterances than threads
 FEW = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000)
 
 
@@ -78,8 +78,10 @@ def test_speakers_differ(corpus: Path) -> None:
 
 def test_deterministic_and_seed_sensitive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = digest(generate_demo_corpus(tmp_path / "first", FEW))
-    monkeypatch.setattr(synth, "CHUNK", 7)  # written 7 utterances at a time: the same corpus, byte for byte
+    monkeypatch.setattr(synth, "THREADS", 1)  # one utterance at a time: the same corpus, byte for byte
     assert digest(generate_demo_corpus(tmp_path / "again", FEW)) == first
+    monkeypatch.setattr(synth, "THREADS", 5)  # more threads than cores, finishing in another order
+    assert digest(generate_demo_corpus(tmp_path / "threads", FEW)) == first
     other = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000, seed=1)
     assert digest(generate_demo_corpus(tmp_path / "other", other)) != first
 
