@@ -29,6 +29,7 @@ from peak import Peaks
 from train_speed import bench_lightning
 
 from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
+from rcnn_se.training.quiet import silence_known_noise
 
 
 def main() -> None:
@@ -43,6 +44,7 @@ def main() -> None:
         "--train-overrides", nargs="*", default=[], help="Hydra overrides of the job (b) times"
     )
     args = parser.parse_args()
+    silence_known_noise()  # the figures, without Lightning's tips between them
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
     peaks = Peaks()

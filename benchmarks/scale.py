@@ -25,6 +25,7 @@ from peak import Peaks
 from train_speed import job_config, lightning_rate, loader_rate
 
 from rcnn_se.data.datamodule import SegmentDataset
+from rcnn_se.training.quiet import silence_known_noise
 
 
 def folder_bytes(folder: Path) -> int:
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed training steps")
     parser.add_argument("--scale-to", type=int, help="extrapolate to this many training utterances")
     args = parser.parse_args()
+    silence_known_noise()
     with tempfile.TemporaryDirectory(dir=args.root.parent) as tmp:
         cfg = job_config([f"data.root={args.root.resolve()}", "data.demo=null", f"data.cache_dir={tmp}"])
         from hydra.utils import instantiate

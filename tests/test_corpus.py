@@ -103,3 +103,34 @@ def test_cache_resamples_builds_once_and_invalidates(tiny_corpus: Path, tmp_path
     assert (
         build_cache(utts, StftConfig(), tmp_path / "cache", source_sample_rate=48000).folder != cache.folder
     )
+
+
+def test_cache_holds_each_utterance_at_its_own_place(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Utterances are written by several threads at once: each must land in its own slices."""
+    import torch
+
+    from rcnn_se.data.audio import resample
+    from rcnn_se.data.features import stft
+
+    cfg = StftConfig()
+    utts = scan_split(tiny_corpus, "train")
+    cache = build_cache(utts, cfg, tmp_path / "cache")
+    assert len(cache.items) == len(utts) > 2 and torch.get_num_threads() >= 1
+    for i, u in enumerate(utts):
+        assert cache.items[i].uid == u.uid
+        for which, path in (("clean", u.clean_path), ("noisy", u.noisy_path)):
+            wave = resample(*read_wav(path), cfg.sample_rate)
+            np.testing.assert_array_equal(cache.wave(i, which), wave)
+            mag = stft(torch.from_numpy(wave), cfg).abs().numpy()
+            np.testing.assert_allclose(cache.magnitude(i, which), mag, rtol=1e-5, atol=1e-6)
+
+
+def test_cache_build_stops_at_a_broken_file(tiny_corpus: Path, tmp_path: Path) -> None:
+    utts = scan_split(tiny_corpus, "train")
+    broken = utts[len(utts) // 2].noisy_path
+    samples, sr = read_wav(broken)
+    samples[100] = np.nan  # a well-formed file (its header passes the pair checks) that fails only when read
+    sf.write(broken, samples, sr, subtype="FLOAT")
+    with pytest.raises(AudioError, match=f"{broken.name}: contains NaN or infinite samples"):
+        build_cache(utts, StftConfig(), tmp_path / "cache")
+    assert not any((tmp_path / "cache").iterdir()), "a failed build leaves nothing behind"
