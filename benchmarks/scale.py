@@ -2,7 +2,7 @@
 
     rcnn-se make-demo-corpus --root data/demo_full --train-speakers 28 --train-per-speaker 413 \
         --per-condition 20                          # the real corpus's size: 11,564 + 800 utterances
-    python benchmarks/scale.py --root data/demo_full [--steps 20]
+    python benchmarks/scale.py --root data/demo_full [--steps 20] [--cache-dir data/cache]
 
 Prints the feature cache's build time and size on disk, the process's peak RSS, the training DataLoader's
 rate alone against the Lightning step rate of the default job on this corpus, and the epoch time those give
@@ -41,10 +41,17 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="an Edinburgh-layout corpus")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps")
     parser.add_argument("--scale-to", type=int, help="extrapolate to this many training utterances")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="build into or reuse this cache folder (kept); default: a temporary one, removed after",
+    )
     args = parser.parse_args()
     silence_known_noise()
     with tempfile.TemporaryDirectory(dir=args.root.parent) as tmp:
-        cfg = job_config([f"data.root={args.root.resolve()}", "data.demo=null", f"data.cache_dir={tmp}"])
+        cache_dir = (args.cache_dir or Path(tmp)).resolve()
+        data = [f"data.root={args.root.resolve()}", "data.demo=null", f"data.cache_dir={cache_dir}"]
+        cfg = job_config(data)
         from hydra.utils import instantiate
 
         datamodule = instantiate(cfg.data)
@@ -52,7 +59,7 @@ def main() -> None:
         datamodule.prepare_data()
         build = time.perf_counter() - start
         datamodule.setup("fit")
-        size = folder_bytes(Path(tmp))
+        size = folder_bytes(cache_dir)
         n_train = len(datamodule.train_indices)
         segments = len(
             SegmentDataset(datamodule.train_cache, datamodule.train_indices, cfg.data.segment_frames)
