@@ -36,6 +36,19 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
+def memory() -> str:
+    """Peak RSS, and what the process holds now split into its own (anonymous) memory and file-backed pages:
+    the memory-mapped cache's pages count in RSS but are the kernel's to drop, so the anonymous share is
+    what a smaller machine must have."""
+    text = f"peak RSS {peak_rss_gb():.2f} GB"
+    status = Path("/proc/self/status")
+    if status.exists():
+        fields = (line.split(":", 1) for line in status.read_text().splitlines())
+        kb = {k: int(v.split()[0]) for k, v in fields if k in ("RssAnon", "RssFile")}
+        text += f" (now {kb['RssAnon'] / 1e6:.2f} GB anonymous + {kb['RssFile'] / 1e6:.2f} GB file-backed)"
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="an Edinburgh-layout corpus")
@@ -70,9 +83,7 @@ def main() -> None:
             f"(scale) {args.root}: {n_train} training utterances ({n_val} validation, {n_test} test), "
             f"{segments} segments = {steps_per_epoch} steps an epoch"
         )
-        print(
-            f"(scale) cache build {build:.0f} s, {size / 1e9:.2f} GB on disk; peak RSS {peak_rss_gb():.2f} GB"
-        )
+        print(f"(scale) cache build {build:.0f} s, {size / 1e9:.2f} GB on disk; {memory()}")
         peaks = Peaks()
         peaks.measure("bf16")
         rate = lightning_rate(cfg, datamodule, cfg.trainer.precision, True, args.steps)
@@ -85,10 +96,7 @@ def main() -> None:
             f"({rate['gmacs'] / peak:.0%} of peak); DataLoader alone "
             f"{loader:.0f} batches/s ({loader / rate['steps_per_s']:.0f}x the step rate)"
         )
-        print(
-            f"(scale) one epoch ~ {epoch / 60:.1f} min (from {args.steps} steps); "
-            f"peak RSS {peak_rss_gb():.2f} GB"
-        )
+        print(f"(scale) one epoch ~ {epoch / 60:.1f} min (from {args.steps} steps); {memory()}")
         if args.scale_to:
             k = args.scale_to / n_train
             pmac = rate["macs_per_step"] * steps_per_epoch * k / 1e15

@@ -32,6 +32,18 @@ def test_macs_of_the_paper_rcnn_counted_from_its_layers() -> None:
     assert forward_macs(wide, 10, 20) == 21 * (8 + 64 + 8) * 10 * 20
 
 
+def test_the_model_summary_counts_the_same_work() -> None:
+    """Lightning prints FLOPs from torch's own counter: 2 per MAC of ours, so the two counts check each other
+    (and a summary of 'Total FLOPs: 0' means the system lost its example input)."""
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+
+    system = EnhancementSystem(SpectralCNN())
+    assert ModelSummary(system).total_flops == 2 * forward_macs(system.model, 257, 64)
+    stft = {"n_fft": 256, "hop_length": 64, "win_length": 256}
+    narrow = EnhancementSystem(SpectralCNN(channels=8), stft=stft)
+    assert ModelSummary(narrow).total_flops == 2 * forward_macs(narrow.model, 129, 64)
+
+
 def datamodule(corpus: Path, cache: Path, **kwargs) -> EdinburghDataModule:
     dm = EdinburghDataModule(
         str(corpus), str(cache), val_speakers=1, segment_frames=32, batch_size=4, **kwargs

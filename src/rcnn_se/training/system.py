@@ -110,6 +110,9 @@ class EnhancementSystem(L.LightningModule):
         self.compress = compress
         self.gain_floor_db, self.gain_ceiling_db = gain_floor_db, gain_ceiling_db
         self.underestimate_weight = underestimate_weight
+        # One default-length segment (64 frames): Lightning's model summary runs it through the network to
+        # print its FLOPs and tensor sizes at the start of every fit (without it, "Total FLOPs: 0").
+        self.example_input_array = torch.zeros(1, 1, self.stft_config.n_bins, 64)
 
     def enhancer(self, network: nn.Module | None = None) -> SpectralEnhancer:
         """The deployable path around this system's network (shared weights, no trainer attached), or around
