@@ -18,6 +18,7 @@ import math
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -36,17 +37,39 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
 
 
-def memory() -> str:
-    """Peak RSS, and what the process holds now split into its own (anonymous) memory and file-backed pages:
-    the memory-mapped cache's pages count in RSS but are the kernel's to drop, so the anonymous share is
-    what a smaller machine must have."""
-    text = f"peak RSS {peak_rss_gb():.2f} GB"
+def rss_split_kb() -> dict[str, int]:
+    """What the process holds now: its own (anonymous) pages and file-backed ones, from /proc (Linux only)."""
     status = Path("/proc/self/status")
-    if status.exists():
-        fields = (line.split(":", 1) for line in status.read_text().splitlines())
-        kb = {k: int(v.split()[0]) for k, v in fields if k in ("RssAnon", "RssFile")}
-        text += f" (now {kb['RssAnon'] / 1e6:.2f} GB anonymous + {kb['RssFile'] / 1e6:.2f} GB file-backed)"
-    return text
+    if not status.exists():
+        return {}
+    fields = (line.split(":", 1) for line in status.read_text().splitlines())
+    return {k: int(v.split()[0]) for k, v in fields if k in ("RssAnon", "RssFile")}
+
+
+class MemoryWatch:
+    """Samples the RSS split every 50 ms on a thread and keeps each part's maximum. The memory-mapped cache's
+    pages count in RSS but are the kernel's to drop, so the anonymous peak is what a smaller machine must
+    have; the kernel keeps only the total's peak (ru_maxrss)."""
+
+    def __init__(self) -> None:
+        self.peak = {"RssAnon": 0, "RssFile": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for key, kb in rss_split_kb().items():
+                self.peak[key] = max(self.peak[key], kb)
+
+    def report(self) -> str:
+        text = f"peak RSS {peak_rss_gb():.2f} GB"
+        if self.peak["RssAnon"]:
+            text += (
+                f" (peaks of its parts: {self.peak['RssAnon'] / 1e6:.2f} GB anonymous, "
+                f"{self.peak['RssFile'] / 1e6:.2f} GB file-backed)"
+            )
+        return text
 
 
 def main() -> None:
@@ -61,6 +84,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     silence_known_noise()
+    watch = MemoryWatch()
     with tempfile.TemporaryDirectory(dir=args.root.parent) as tmp:
         cache_dir = (args.cache_dir or Path(tmp)).resolve()
         data = [f"data.root={args.root.resolve()}", "data.demo=null", f"data.cache_dir={cache_dir}"]
@@ -83,7 +107,7 @@ def main() -> None:
             f"(scale) {args.root}: {n_train} training utterances ({n_val} validation, {n_test} test), "
             f"{segments} segments = {steps_per_epoch} steps an epoch"
         )
-        print(f"(scale) cache build {build:.0f} s, {size / 1e9:.2f} GB on disk; {memory()}")
+        print(f"(scale) cache build {build:.0f} s, {size / 1e9:.2f} GB on disk; {watch.report()}")
         peaks = Peaks()
         peaks.measure("bf16")
         rate = lightning_rate(cfg, datamodule, cfg.trainer.precision, True, args.steps)
@@ -93,10 +117,10 @@ def main() -> None:
         print(
             f"(scale) Lightning step ({cfg.trainer.precision}, channels-last): "
             f"{rate['steps_per_s']:.3f} steps/s, {rate['gmacs']:.1f} GMAC/s "
-            f"({rate['gmacs'] / peak:.0%} of peak); DataLoader alone "
+            f"({rate['gmacs'] / peak:.0%} of the {peak:.0f} GMAC/s matmul peak); DataLoader alone "
             f"{loader:.0f} batches/s ({loader / rate['steps_per_s']:.0f}x the step rate)"
         )
-        print(f"(scale) one epoch ~ {epoch / 60:.1f} min (from {args.steps} steps); {memory()}")
+        print(f"(scale) one epoch ~ {epoch / 60:.1f} min (from {args.steps} steps); {watch.report()}")
         if args.scale_to:
             k = args.scale_to / n_train
             pmac = rate["macs_per_step"] * steps_per_epoch * k / 1e15

@@ -19,6 +19,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from rcnn_se.data.augment import equalize
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import (
     SPLITS,
@@ -79,7 +80,10 @@ class EdinburghDataModule(L.LightningDataModule):
         source_sample_rate: int | None = None,
         stft: dict | None = None,
         demo: dict | None = None,
+        eq_augment_db: float = 0.0,
     ) -> None:
+        """`eq_augment_db` > 0 passes every training pair through a random smooth frequency response of up to
+        that many dB per band (rcnn_se.data.augment); validation and test data are never changed."""
         super().__init__()
         if not root:
             raise ConfigError("data.root is not set: point it at the corpus (data.root=/data/DS_10283_2791)")
@@ -89,6 +93,9 @@ class EdinburghDataModule(L.LightningDataModule):
         self.source_sample_rate = source_sample_rate
         self.stft = StftConfig(**(stft or {}))
         self.demo = demo
+        if eq_augment_db < 0:
+            raise ConfigError(f"data.eq_augment_db={eq_augment_db}: must be >= 0 (0 = off)")
+        self.eq_augment_db = eq_augment_db
         self.train_cache: FeatureCache | None = None
         self.test_cache: FeatureCache | None = None
         self.file_rates: list[int] = []  # as read from the files (first of each split), for the run's params
@@ -168,6 +175,16 @@ class EdinburghDataModule(L.LightningDataModule):
             pin_memory=self._on_gpu(),  # page-locked batches copy to the GPU asynchronously
             drop_last=False,
         )
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, ...], dataloader_idx: int) -> tuple:
+        """Augment training batches where they land (on the GPU when there is one). The model summary sends
+        the system's bare example input through this hook too: only (noisy, clean, ...) pairs are changed."""
+        trainer = getattr(self, "trainer", None)
+        is_pair = isinstance(batch, (tuple, list)) and len(batch) >= 2
+        if self.eq_augment_db > 0 and is_pair and trainer is not None and trainer.training:
+            noisy, clean = equalize(batch[0], batch[1], self.eq_augment_db)
+            return (noisy, clean, *batch[2:])
+        return batch
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_indices, shuffle=True)

@@ -53,6 +53,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.max_steps": LIMIT,
     "data.batch_size": COUNT,
     "data.segment_frames": COUNT,
+    "data.eq_augment_db": ((lambda v: _number(v) and v >= 0), "a number of dB >= 0 (0 = off)"),
     "evaluate.max_utterances": OPTIONAL_COUNT,
     "evaluate.workers": ((lambda v: v == "auto" or (_integer(v) and v >= 0)), "'auto' or a number >= 0"),
 }
