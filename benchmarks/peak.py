@@ -5,6 +5,12 @@ and the cores may be shared, so a fixed target in GMAC/s would mean nothing: eve
 bench is reported as a share of the peak measured in the same run, on the same thread count. The peak is
 measured again beside each timed figure and the best rate seen is kept, so a moment of load elsewhere on
 the machine lowers a figure but never raises its share.
+
+The best alone can mislead the other way. On a 2-core AMX Xeon VM the bf16 rate of the same matmul, measured
+back to back, held 200-240 GMAC/s for minutes and then ran 350-530 for a minute (2026-12-03): a burst the
+VM's host grants, not the code. A figure timed outside such a burst then reads as a small share of it. So
+the training figures also give the share of the peak measured just before and just after them (`beside`),
+and the summary prints every measurement's range.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class Peaks:
 
     def __init__(self) -> None:
         self.best: dict[tuple[int, str], float] = {}
+        self.seen: dict[tuple[int, str], list[float]] = {}
 
     def measure(self, dtype: str, threads: int | None = None, repeat: int = 3) -> float:
         """Measure `dtype`'s rate on `threads` threads (default: the current count) and return the best so
@@ -58,8 +65,17 @@ class Peaks:
         finally:
             torch.set_num_threads(before)
         key = (threads, dtype)
+        self.seen.setdefault(key, []).append(rate)
         self.best[key] = max(self.best.get(key, 0.0), rate)
         return self.best[key]
+
+    def beside(self, dtype: str, timed, *args):
+        """(timed(*args), the mean of the peaks measured just before and after it, the run's best after)."""
+        self.measure(dtype)
+        result = timed(*args)
+        best = self.measure(dtype)
+        local = sum(self.seen[(torch.get_num_threads(), dtype)][-2:]) / 2
+        return result, local, best
 
     def report(self, threads: int) -> None:
         """Measure and print both dtypes' peaks on `threads` threads."""
@@ -70,8 +86,9 @@ class Peaks:
         )
 
     def summary(self) -> str:
-        """The run's best rates, the denominators of every share printed."""
+        """The run's best rates, the denominators of every share printed, and the range measured."""
         return ", ".join(
-            f"{dtype} on {threads} thread(s) {rate:.1f}"
+            f"{dtype} on {threads} thread(s) {rate:.1f} (measured {len(self.seen[(threads, dtype)])} times: "
+            f"{min(self.seen[(threads, dtype)]):.0f}-{max(self.seen[(threads, dtype)]):.0f})"
             for (threads, dtype), rate in sorted(self.best.items())
         )

@@ -108,16 +108,17 @@ def main() -> None:
             f"{segments} segments = {steps_per_epoch} steps an epoch"
         )
         print(f"(scale) cache build {build:.0f} s, {size / 1e9:.2f} GB on disk; {watch.report()}")
-        peaks = Peaks()
-        peaks.measure("bf16")
-        rate = lightning_rate(cfg, datamodule, cfg.trainer.precision, True, args.steps)
-        peak = peaks.measure("bf16" if "bf16" in str(cfg.trainer.precision) else "fp32")
+        dtype = "bf16" if "bf16" in str(cfg.trainer.precision) else "fp32"
+        rate, peak, _ = Peaks().beside(
+            dtype, lightning_rate, cfg, datamodule, cfg.trainer.precision, True, args.steps
+        )
         loader = loader_rate(datamodule, 4 * args.steps)
         epoch = steps_per_epoch / rate["steps_per_s"]
         print(
             f"(scale) Lightning step ({cfg.trainer.precision}, channels-last): "
             f"{rate['steps_per_s']:.3f} steps/s, {rate['gmacs']:.1f} GMAC/s "
-            f"({rate['gmacs'] / peak:.0%} of the {peak:.0f} GMAC/s matmul peak); DataLoader alone "
+            f"({rate['gmacs'] / peak:.0%} of the {peak:.0f} GMAC/s matmul peak measured beside it); "
+            f"DataLoader alone "
             f"{loader:.0f} batches/s ({loader / rate['steps_per_s']:.0f}x the step rate)"
         )
         print(f"(scale) one epoch ~ {epoch / 60:.1f} min (from {args.steps} steps); {watch.report()}")
