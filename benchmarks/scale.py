@@ -53,12 +53,11 @@ class MemoryWatch:
 
     def __init__(self) -> None:
         self.peak = {"RssAnon": 0, "RssFile": 0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._run, daemon=True).start()  # until the process exits
 
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
+        while True:
+            time.sleep(0.05)
             for key, kb in rss_split_kb().items():
                 self.peak[key] = max(self.peak[key], kb)
 

@@ -60,17 +60,22 @@ def shared_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real checkpoint from a real (one-step) Lightning fit."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    system = EnhancementSystem(
+def small_system() -> EnhancementSystem:
+    """The SMALL_MODEL network (6 channels, 3x3) in the Lightning system, log1p, Adam at 1e-3."""
+    return EnhancementSystem(
         SpectralCNN(channels=6, kernel_size=3),
         lambda params: torch.optim.Adam(params, lr=1e-3),
         compress="log1p",
         model_config=SMALL_MODEL,
         stft=StftConfig().as_dict(),
     )
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint from a real (one-step) Lightning fit."""
+    folder = tmp_path_factory.mktemp("ckpt")
+    system = small_system()
     data = TensorDataset(torch.rand(4, 1, 257, 8), torch.rand(4, 1, 257, 8))
     trainer = L.Trainer(
         max_steps=1,

@@ -6,13 +6,10 @@ import lightning as L
 import pytest
 import torch
 
-from conftest import SMALL_MODEL
+from conftest import small_system
 from rcnn_se.data.augment import equalize, random_response
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.data.features import StftConfig
 from rcnn_se.errors import ConfigError
-from rcnn_se.models.spectral_cnn import SpectralCNN
-from rcnn_se.training.system import EnhancementSystem
 
 
 def test_a_response_stays_within_its_range_and_is_smooth() -> None:
@@ -69,13 +66,6 @@ def test_a_fit_with_augmentation_prints_its_model_summary(tiny_corpus, tmp_path)
     dm = EdinburghDataModule(
         str(tiny_corpus), str(tmp_path / "cache"), val_speakers=1, segment_frames=8, eq_augment_db=6.0
     )
-    system = EnhancementSystem(
-        SpectralCNN(channels=6, kernel_size=3),
-        lambda params: torch.optim.Adam(params, lr=1e-3),
-        compress="log1p",
-        model_config=SMALL_MODEL,
-        stft=StftConfig().as_dict(),
-    )
     trainer = L.Trainer(
         max_steps=2,
         logger=False,
@@ -86,5 +76,5 @@ def test_a_fit_with_augmentation_prints_its_model_summary(tiny_corpus, tmp_path)
         num_sanity_val_steps=0,
         default_root_dir=tmp_path,
     )
-    trainer.fit(system, datamodule=dm)
+    trainer.fit(small_system(), datamodule=dm)
     assert trainer.global_step == 2
