@@ -84,6 +84,8 @@ def test_config_values_are_checked_by_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^data.eq_augment_db=-3: expected a number of dB >= 0"):
         check_values(composed(["data.eq_augment_db=-3"], tmp_path))
     check_values(composed(["data.eq_augment_db=3"], tmp_path))
+    with pytest.raises(ValueError, match=r"^envelope_weight=-0.5: expected a weight >= 0"):
+        check_values(composed(["envelope_weight=-0.5"], tmp_path))
     for experiment in EXPERIMENTS:  # every shipped sweep point passes
         for point in sweep_points(experiment, tmp_path):
             check_values(composed(point, tmp_path))

@@ -57,6 +57,7 @@ def build_system(cfg: DictConfig) -> EnhancementSystem:
         gain_floor_db=cfg.get("gain_floor_db"),
         gain_ceiling_db=cfg.get("gain_ceiling_db"),
         underestimate_weight=float(cfg.get("underestimate_weight", 1.0)),
+        envelope_weight=float(cfg.get("envelope_weight", 0.0)),
         scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
     )
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from rcnn_se.data.features import StftConfig, compress, decompress
 from rcnn_se.models.spectral_cnn import model_size_mb, parameter_count
+from rcnn_se.training.envelope_loss import envelope_correlation_loss, third_octave_matrix
 
 
 class SpectralEnhancer(nn.Module):
@@ -98,6 +99,7 @@ class EnhancementSystem(L.LightningModule):
         scheduler: dict | None = None,
         gain_ceiling_db: float | None = None,
         underestimate_weight: float = 1.0,
+        envelope_weight: float = 0.0,
     ) -> None:
         """`model_config`, `stft` and the gain bounds ride along in every checkpoint, so `from_checkpoint`
         can rebuild the network and its front end without the Hydra config that trained it. `scheduler`
@@ -110,6 +112,10 @@ class EnhancementSystem(L.LightningModule):
         self.compress = compress
         self.gain_floor_db, self.gain_ceiling_db = gain_floor_db, gain_ceiling_db
         self.underestimate_weight = underestimate_weight
+        self.envelope_weight = envelope_weight  # > 0 adds `envelope_correlation_loss` (what STOI measures)
+        cfg = self.stft_config
+        bands = third_octave_matrix(cfg.n_fft, cfg.sample_rate) if envelope_weight else None
+        self.register_buffer("bands", bands, persistent=False)
         # One default-length segment (64 frames): Lightning's model summary runs it through the network to
         # print its FLOPs and tensor sizes at the start of every fit (without it, "Total FLOPs: 0").
         self.example_input_array = torch.zeros(1, 1, self.stft_config.n_bins, 64)
@@ -143,7 +149,13 @@ class EnhancementSystem(L.LightningModule):
         frames = torch.full((len(noisy),), noisy.shape[-1], device=noisy.device)
         valid = batch[2] if len(batch) > 2 else frames
         x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
-        loss = masked_mse(self(x), compress(clean, self.compress), valid, self.underestimate_weight)
+        estimate = self(x)
+        loss = masked_mse(estimate, compress(clean, self.compress), valid, self.underestimate_weight)
+        if self.envelope_weight:
+            linear = decompress(estimate.float(), self.compress)
+            envelope = envelope_correlation_loss(linear, clean, valid, self.bands)
+            self.log(f"{stage}/envelope", envelope, on_step=False, on_epoch=True, batch_size=len(noisy))
+            loss = loss + self.envelope_weight * envelope
         self.log(
             f"{stage}/loss",
             loss,

@@ -44,6 +44,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "gain_floor_db": OPTIONAL_DB,
     "gain_ceiling_db": OPTIONAL_DB,
     "underestimate_weight": POSITIVE,
+    "envelope_weight": ((lambda v: _number(v) and v >= 0), "a weight >= 0 (0 = off)"),
     "threads": OPTIONAL_COUNT,
     "model.n_layers": COUNT,
     "model.channels": COUNT,
