@@ -4,9 +4,9 @@ Any mono wav at any sample rate: it is resampled to the model's rate, enhanced w
 resampled back, so the output has the input's rate and length. The network runs through `fast_enhancer`: in
 blocks of frames with enough context on both sides to cover its receptive field, so memory stays bounded,
 the result equals processing the whole file at once, and it runs 1.6-2x faster in fp32 (more in bf16/int8).
-End to end, file in to file out, one thread: RTF 0.025 in int8, 0.066 in bf16, 0.19 in fp32 (48 kHz demo
-test files on an idle 2-core Intel Xeon with AMX, 2026-12-03; `make bench`, part c, gives the figures and
-their conditions for the machine at hand).
+End to end, file in to file out, one thread: RTF 0.025-0.032 in int8, 0.052-0.066 in bf16, 0.17-0.19 in
+fp32 (48 kHz demo test files on an idle 2-core Intel Xeon with AMX, two runs on 2026-12-03; `make bench`,
+part c, gives the figures and their conditions for the machine at hand).
 """
 
 from __future__ import annotations

@@ -15,11 +15,12 @@ significant digits of the network's output for speed, so they are opt-in and nev
 set (their effect on the metrics is measured and reported instead).
 
 What a user waits for is the whole path, not the network: enhancing a file end to end (read wav, resample
-to 16 kHz, STFT, this enhancer, ISTFT, resample back, write wav) ran at RTF 0.025 in int8, 0.066 in bf16 and
-0.19 in fp32 on one thread, of which the enhancer took 0.021, 0.051 and 0.15; on both cores int8 ran at
-0.019 (40 noisy demo test files, 126 s of 48 kHz audio, an idle 2-core Intel Xeon with AMX, 2026-12-03;
-`make bench`, part c, prints both beside the machine's matmul peak). On an AMD EPYC with AVX512-BF16 and
-no AMX, before int8's channels were padded, int8 ran at 0.042 end to end.
+to 16 kHz, STFT, this enhancer, ISTFT, resample back, write wav) ran at RTF 0.025-0.032 in int8, 0.052-0.066
+in bf16 and 0.17-0.19 in fp32 on one thread (two `make bench` runs), of which the enhancer took 0.021-0.025,
+0.043-0.051 and 0.15-0.16; on both cores int8 ran at 0.019-0.022 (40 noisy demo test files, 126 s of 48 kHz
+audio, an idle 2-core Intel Xeon with AMX whose speed varies from run to run, 2026-12-03; `make bench`, part
+c, prints both beside the machine's matmul peak). On an AMD EPYC with AVX512-BF16 and no AMX, before int8's
+channels were padded, int8 ran at 0.042 end to end.
 """
 
 from __future__ import annotations
