@@ -193,13 +193,14 @@ class EnhancementSystem(L.LightningModule):
         only from a class of `rcnn_se.models`: a checkpoint may come from a shared tracking server, and
         neither its pickle nor its `model_config._target_` may run code (rcnn_se.training.safety)."""
         from rcnn_se.training.checkpoints import CheckpointError, load_checkpoint
-        from rcnn_se.training.safety import model_class
+        from rcnn_se.training.safety import check_checkpoint_targets, model_class
 
         ckpt = load_checkpoint(path)
         hparams = ckpt.get("hyper_parameters", {})
         config = hparams.get("model_config")
         if not isinstance(config, dict) or not config:
             raise CheckpointError(f"{path}: checkpoint has no model_config; it was not written by rcnn_se")
+        check_checkpoint_targets(hparams, str(path))  # stft or any other key naming a _target_: refused
         network_class = model_class(config, str(path))
         try:
             network = network_class(**{k: v for k, v in config.items() if k != "_target_"})
