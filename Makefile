@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # flite (voices built from real speakers' recordings) and espeak-ng give the demo corpus its voices; a numpy
-# synthesiser is the fallback without them.
+# synthesiser is the fallback without them. tuxpaint-stamps-default and klettres-data hold real recorded talkers
+# and sound effects: real voices for the demo corpus (data.demo.voices) and the real noises of the real-speech
+# check's `realnoise` set (rcnn_se.data.debian_audio); without them both fall back, with a warning.
+DEBS    := flite espeak-ng tuxpaint-stamps-default klettres-data
 system-deps:
-	@{ command -v flite >/dev/null && command -v espeak-ng >/dev/null; } || { \
+	@{ command -v flite >/dev/null && command -v espeak-ng >/dev/null && [ -d /usr/share/tuxpaint/stamps ] \
+	   && [ -d /usr/share/klettres ]; } || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite espeak-ng; \
-	  else echo "flite/espeak-ng missing: sudo apt-get install flite espeak-ng (or the numpy voice fallback is used)"; fi; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS); \
+	  else echo "missing Debian packages: sudo apt-get install $(DEBS) (the demo corpus falls back without them)"; fi; }
 
 demo-corpus: install
 	$(BIN)/rcnn-se make-demo-corpus --root data/demo_corpus

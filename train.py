@@ -20,8 +20,8 @@ def main(cfg: DictConfig) -> float | None:
     from rcnn_se.training.validate import check_config
 
     with one_line_errors():  # config and server checked before the slow imports: answered in seconds
-        check_config(cfg)
         check_server(cfg.logger.get("tracking_uri", ""))
+        check_config(cfg)
         from rcnn_se.jobs.train_job import (
             train_and_test,  # imported late so --help and config errors answer fast
         )

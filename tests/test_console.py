@@ -24,8 +24,10 @@ def test_table_has_the_whole_set_then_each_snr_in_order() -> None:
 
 def test_report_names_the_run_and_every_scored_set() -> None:
     scored = {"test": summarize(rows()), "realcheck": summarize(rows(), "realcheck")}
+    scored["realnoise"] = summarize(rows(), "realnoise")
     report = job_report(scored, mlflow_where("abc123", "sqlite:///x.db", "7"))
     assert report.index("test: 3 utterances") < report.index("realcheck: 3 utterances")
+    assert report.index("realcheck: 3 utterances") < report.index("realnoise: 3 utterances")
     assert "MLflow run abc123 in sqlite:///x.db" in report
     assert report.splitlines()[-1].endswith("/#/experiments/7/runs/abc123?workflowType=machine_learning")
     offline = job_report(scored, "logs of CSVLogger in out/csv/version_0")
@@ -39,6 +41,17 @@ def test_noisy_input_row_follows_each_model_row() -> None:
     assert table[2].split() == ["all", "rcnn", "2.067", "0.927"]
     assert table[3].split() == ["noisy", "1.567", "0.927"]
     assert table[4].split() == ["2.5", "dB", "rcnn", "1.600", "0.910"] and table[5].split()[0] == "noisy"
+
+
+def test_real_noise_table_has_the_noisy_input_after_each_row() -> None:
+    noisy = [{**r, "pesq_wb": r["pesq_wb"] - 0.5} for r in rows()]
+    scored = {"test": summarize(rows()), "realnoise": summarize(rows(), "realnoise")}
+    references = {"test": summarize(noisy), "realnoise": summarize(noisy, "realnoise")}
+    report = job_report(scored, "where", references, "rcnn")
+    table = report.split("realnoise: 3 utterances\n")[1].split("\n\n")[0].splitlines()
+    starts = [line.split()[:2] for line in table[1:]]
+    assert starts[::2] == [["all", "rcnn"], ["2.5", "dB"], ["17.5", "dB"]]
+    assert starts[1::2] == [["noisy", "1.567"], ["noisy", "1.100"], ["noisy", "2.500"]]
 
 
 def test_ui_hint_serves_a_local_store_and_links_a_server() -> None:

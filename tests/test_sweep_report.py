@@ -19,6 +19,7 @@ def job(client: MlflowClient, experiment: str, parent: str, name: str, pesq: flo
     run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
     metrics = {"test/pesq_wb": pesq, "test/stoi": 0.9, "test/snr_2.5/pesq_wb": pesq - 0.5,
                "test/snr_17.5/pesq_wb": pesq + 0.5, "realcheck/pesq_wb": pesq - 0.1,
+               "realnoise/pesq_wb": pesq - 0.4, "noisy/realnoise/pesq_wb": 1.25,
                "noisy/test/pesq_wb": 1.5, "noisy/test/stoi": 0.88, "noisy/test/snr_2.5/pesq_wb": 1.1,
                "noisy/test/snr_17.5/pesq_wb": 2.0}  # fmt: skip
     mlflow_runs.log_metrics(client, run_id, metrics)
@@ -35,10 +36,12 @@ def test_parent_run_logs_the_comparison_and_its_figure(tmp_path: Path) -> None:
     client.set_tag(first, "mlflow.runName", "rcnn dropout=0 trainer.max_ep")  # a name cut short
     children = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
     printed = report_sweep(client, parent, children, tmp_path / "sweep").splitlines()
-    assert printed[1].split()[:4] == ["job", "status", "PESQ-WB", "STOI"]
-    assert printed[2].split() == ["rcnn", "dropout=0", "FINISHED", "2.000", "0.900", "1.900", first[:8]]
+    header = ["job", "status", "PESQ-WB", "STOI", "realcheck", "PESQ-WB", "realnoise", "PESQ-WB", "run"]
+    assert printed[1].split() == header
+    scores = ["2.000", "0.900", "1.900", "1.600"]  # PESQ-WB, STOI, realcheck's and realnoise's PESQ-WB
+    assert printed[2].split() == ["rcnn", "dropout=0", "FINISHED", *scores, first[:8]]
     assert printed[3].split()[:4] == ["rcnn", "dropout=0.2", "FINISHED", "2.250"]
-    assert printed[4].split() == ["noisy", "input", "1.500", "0.880", "–"]
+    assert printed[4].split() == ["noisy", "input", "1.500", "0.880", "–", "1.250"]
     logged = {a.path for a in client.list_artifacts(parent, "comparison")}
     assert logged == {f"comparison/{n}" for n in ("comparison.md", "comparison.csv", "metrics_vs_snr.png")}
     folder = Path(client.download_artifacts(parent, "comparison", str(tmp_path / "back")))
@@ -46,6 +49,7 @@ def test_parent_run_logs_the_comparison_and_its_figure(tmp_path: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert [r["job"] for r in rows] == ["rcnn dropout=0", "rcnn dropout=0.2", "noisy input"]
     assert float(rows[1]["PESQ-WB"]) == 2.25 and rows[1]["run"] == second
+    assert float(rows[1]["realnoise PESQ-WB"]) == 1.85 and float(rows[2]["realnoise PESQ-WB"]) == 1.25
     assert "| rcnn dropout=0.2 | FINISHED | 2.250 |" in (folder / "comparison.md").read_text()
     assert (folder / "metrics_vs_snr.png").read_bytes().startswith(b"\x89PNG")
 

@@ -93,6 +93,13 @@ def test_table1_aggregates_each_cell_beside_the_paper() -> None:
     assert rcnn["NR"].mean == pytest.approx(0.90) and rcnn["NR"].ci95 == pytest.approx(T_975[1] * 0.01)
     assert rcnn["SD"].mean == pytest.approx(0.09) and rcnn["SD"].ci95 == pytest.approx(T_975[1] * 0.002)
     assert rcnn["NR dB"] is None  # not logged by these runs: shown as a dash, not invented
+    assert table.columns[-2:] == ["STOI realcheck", "PESQ-WB realnoise"] and rcnn["PESQ-WB realnoise"] is None
+    scored = [r for r in table1_runs() if r.params["choice.model"] == "rcnn"]
+    for r in scored:
+        r.metrics["realnoise/pesq_wb"] = 1.5 if r.params["dropout"] == "0.2" else 1.7
+    with_real = tables.table1(group_runs(scored + table1_runs()[:4]))
+    last = dict(zip(with_real.columns, with_real.rows[-1], strict=True))
+    assert last["Model"] == "RCNN, no dropout" and last["PESQ-WB realnoise"].mean == pytest.approx(1.7)
 
 
 def test_realcheck_rows_name_the_set_they_were_scored_on() -> None:
@@ -100,13 +107,23 @@ def test_realcheck_rows_name_the_set_they_were_scored_on() -> None:
     for i in range(2):
         metrics = {"test/pesq_wb": 2.0, "test/n_utterances": 40.0}
         metrics |= {"realcheck/pesq_wb": 2.1, "realcheck/n_utterances": 24.0}
+        metrics |= {"realnoise/pesq_wb": 1.6 + i / 10, "realnoise/n_utterances": 48.0}
+        metrics |= {"realnoise/snr_2.5/pesq_wb": 1.2, "realnoise/noise_kettle/pesq_wb": 1.3}
         runs.append(record(f"r{i}", 1000 * i, metrics, model="rcnn", dropout="0", seed=str(i)))
-    by_title = {t.title: t for t in tables.extended(group_runs(runs))}
+    built = tables.extended(group_runs(runs))
+    by_title = {t.title: t for t in built}
     (overall,) = by_title["Extended: every model, whole test set"].rows
     (real,) = by_title["Extended: real-speech check"].rows
     header = by_title["Extended: real-speech check"].columns
     assert overall[header.index("Corpus")] == "demo, 40 test utt."
     assert real[header.index("Corpus")] == "realcheck, 24 utt. (trained on demo)"
+    noisy_real = by_title["Extended: real speech in real noise"]
+    assert noisy_real.name == "extended_realnoise" and "tuxpaint-stamps-default" in noisy_real.notes[0]
+    assert noisy_real.columns[-1:] == ["PESQ-WB"], "overall scores only, no SNR or noise columns"
+    (row,) = noisy_real.rows
+    assert row[noisy_real.columns.index("Corpus")] == "realnoise, 48 utt. (trained on demo)"
+    assert row[-1].mean == pytest.approx(1.65)
+    assert [t.name for t in built][:3] == ["extended_overall", "extended_realcheck", "extended_realnoise"]
 
 
 def test_table1_says_paper_only_for_runs_in_the_papers_setting() -> None:

@@ -12,7 +12,10 @@ import pytest
 
 from helpers.jobs import TINY, evaluate, train
 from helpers.store import client_for, project_runs
+from rcnn_se.data import debian_audio
 from rcnn_se.evaluation.test_scores import read_rows
+
+REAL_NOISE = debian_audio.available()  # CI installs tuxpaint-stamps-default; elsewhere the set is skipped
 
 
 @pytest.mark.slow
@@ -43,6 +46,10 @@ def test_multirun_logs_one_nested_run_per_job(headline_sweep: tuple[Path, str], 
             assert r["nr_db"] == pytest.approx(-10 * np.log10(max(1 - r["nr"], 1e-12)), abs=1e-6)
         assert run.data.tags["rcnn_se.realcheck"] == "scored" and "realcheck/pesq_wb" in m
         assert m["realcheck/n_utterances"] == 4 and m["train/epochs_trained"] == 1
+        assert run.data.tags["rcnn_se.realnoise"] == ("scored" if REAL_NOISE else "skipped")
+        if REAL_NOISE:  # the same real talkers in real recorded noise, beside the noisy input's scores
+            assert m["realnoise/n_utterances"] == 4 and "noisy/realnoise/pesq_wb" in m
+            assert "realnoise/pesq_wb" in m and any(k.startswith("realnoise/noise_") for k in m)
         assert m["val/loss_best"] > 0  # what optimized_metric returns to a sweeper
         assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
         assert m["model/parameters"] > 0
@@ -94,11 +101,15 @@ def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
     logged = {key: float(value) for row in rows for key, value in row.items() if value}
     for key in ("train/loss_epoch", "val/loss", "val/loss_best", "test/snr_2.5/pesq_wb", "realcheck/pesq_wb"):
         assert key in logged, f"{key} missing from {sorted(logged)[:20]}"
+    if REAL_NOISE:
+        assert "realnoise/pesq_wb" in logged and any(k.startswith("noisy/realnoise/snr_") for k in logged)
+        assert "realnoise: 4 utterances" in printed and (job / "realnoise_utterances.csv").is_file()
     scored = read_rows(job / "test_utterances.csv")
     assert logged["test/pesq_wb"] == pytest.approx(np.mean([r["pesq_wb"] for r in scored]), abs=1e-9)
     assert logged["noisy/test/pesq_wb"] == pytest.approx(np.mean([r["noisy.pesq_wb"] for r in scored]))
     hparams = (folder / "hparams.yaml").read_text()
     assert "choice.logger: csv" in hparams and "tag.rcnn_se.realcheck: scored" in hparams
+    assert f"tag.rcnn_se.realnoise: {'scored' if REAL_NOISE else 'skipped'}" in hparams
     assert (job / "checkpoints" / "last.ckpt").is_file() and (
         job / "figures" / "metrics_vs_snr.png"
     ).is_file()

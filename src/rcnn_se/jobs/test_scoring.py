@@ -1,4 +1,5 @@
-"""Scoring a job's model on its test sets: the demo test split and the real-speech check, each beside the
+"""Scoring a job's model on its test sets: the demo test split and the real-speech check's two sets (real
+talkers in the demo test noises, `realcheck`, and in real recorded noise, `realnoise`), each beside the
 noisy input, with the breakdown, per-utterance rows, audio examples and figures logged to the job's log.
 """
 
@@ -53,8 +54,8 @@ def score_test_set(
 ) -> tuple[dict, dict]:
     """Score a whole test split; log the breakdown (metrics named `<prefix>/...`, the noisy input's as
     `noisy/<prefix>/...`), per-utterance rows and a few audio examples. The demo test split also gets
-    figures; the real-speech check is `prefix=realcheck`. Returns the model's and the noisy input's
-    summaries."""
+    figures; the real-speech check's sets are `prefix=realcheck` and `realnoise`. Returns the model's and the
+    noisy input's summaries."""
     audio_dir = out_dir / ("audio" if prefix == "test" else f"audio_{prefix}")
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
@@ -101,6 +102,41 @@ def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
         log.warning("realcheck skipped: %s", exc)
         return None
     return build_cache(scan_split(root, "test"), stft, cfg.data.cache_dir)
+
+
+def realnoise_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
+    """The real-noise set's features (the check's talkers in recorded noise no training run hears), built on
+    first use; None with one warning naming what to install when Debian's sound effects or the talkers'
+    archives cannot be had."""
+    from rcnn_se.data.realnoise import RealnoiseError, ensure_realnoise
+
+    try:
+        root = ensure_realnoise(cfg.realcheck.real_noise_root, cfg.data.cache_dir)
+    except RealnoiseError as exc:
+        log.warning("realnoise skipped: %s", exc)
+        return None
+    return build_cache(scan_split(root, "test"), stft, cfg.data.cache_dir)
+
+
+def score_realnoise(
+    cfg: DictConfig,
+    system: EnhancementSystem,
+    stft: StftConfig,
+    record: JobLog,
+    out_dir: Path,
+    model_name: str,
+    pool: MetricPool,
+) -> tuple[dict, dict] | None:
+    """The real-noise set scored as the test set is (`realnoise/...`, the noisy input's `noisy/realnoise/...`)
+    and the tag `rcnn_se.realnoise` saying `scored` or `skipped`: switched off (`realcheck.enabled` or
+    `realcheck.real_noise` false) or its material missing (one warning). The summaries, or None."""
+    wanted = cfg.realcheck.enabled and cfg.realcheck.get("real_noise", False)
+    cache = realnoise_cache(cfg, stft) if wanted else None
+    scored = None
+    if cache is not None:
+        scored = score_test_set(cfg, system, cache, record, out_dir, model_name, pool, "realnoise")
+    record.set_tag("rcnn_se.realnoise", "scored" if scored is not None else "skipped")
+    return scored
 
 
 def log_figures(

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se.jobs import resume
 from rcnn_se.jobs.job_logs import JobLog, job_log
-from rcnn_se.jobs.test_scoring import realcheck_cache, score_test_set
+from rcnn_se.jobs.test_scoring import realcheck_cache, score_realnoise, score_test_set
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.reporting.console import job_report
 from rcnn_se.tracking import mlflow_runs, run_metadata
@@ -175,6 +175,9 @@ def train_and_test(cfg: DictConfig) -> float | None:
                     cfg, system, checks, record, out_dir, model, pool, "realcheck"
                 )
             record.set_tag("rcnn_se.realcheck", "scored" if checks is not None else "skipped")
+            real = score_realnoise(cfg, system, datamodule.stft, record, out_dir, model, pool)
+            if real is not None:
+                scored["realnoise"], references["realnoise"] = real
             report = job_report(scored, record.where(), references, model)
             log.info("scores of %s against the noisy input:\n%s", model, report)
     return record.metric(metric) if metric else None

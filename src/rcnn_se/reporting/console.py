@@ -1,6 +1,7 @@
-"""What a job prints when it ends: its scores overall and per test SNR beside the noisy input's, so a user
-sees the outcome (and whether the model improved on doing nothing) without opening the MLflow UI; then
-where the logs went: the MLflow run and the command that opens it in the UI, or another logger's folder."""
+"""What a job prints when it ends: its scores overall and per test SNR beside the noisy input's (the demo test
+set, then the real-speech check's `realcheck` and `realnoise` sets), so a user sees the outcome (and whether
+the model improved on doing nothing) without opening the MLflow UI; then where the logs went: the MLflow run
+and the command that opens it in the UI, or another logger's folder."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def score_table(
     noisy: dict[str, float] | None = None,
     model: str = "model",
 ) -> str:
-    """One scored set (`prefix` = test or realcheck) as a fixed-width table: a row for the whole set, then one
-    per test SNR, a column for each headline metric the summary holds. With `noisy` (the noisy input's
-    summary under the same keys), each row of the model's is followed by the noisy input's."""
+    """One scored set (`prefix` = test, realcheck or realnoise) as a fixed-width table: a row for the whole
+    set, then one per test SNR, a column for each headline metric the summary holds. With `noisy` (the noisy
+    input's summary under the same keys), each row of the model's is followed by the noisy input's."""
     columns = [(key, METRICS[key]) for key in HEADLINE if f"{prefix}/{key}" in summary]
     n = summary.get(f"{prefix}/n_utterances", math.nan)
     width = max(len(model), len("noisy")) if noisy is not None else 0

@@ -66,8 +66,8 @@ def domain_text(params: Mapping[str, str]) -> str:
 
 def corpus_text(group: ConfigGroup, scored: str = "test") -> str:
     """The corpus config and the utterances scored: `demo, 40 test utt.`, or for rows of the real-speech
-    check (`scored="realcheck"`) `realcheck, 24 utt. (trained on demo)`, so no row claims a set it was not
-    scored on."""
+    check's sets (`scored="realcheck"` or `"realnoise"`) `realcheck, 24 utt. (trained on demo)` and
+    `realnoise, 48 utt. (trained on demo)`, so no row claims a set it was not scored on."""
     n = group.stat(f"{scored}/n_utterances")
     data = group.params.get("choice.data", "?")
     if scored == "test":
@@ -88,8 +88,8 @@ def epochs_text(group: ConfigGroup) -> str:
 
 
 def provenance(group: ConfigGroup, scored: str = "test") -> list[str]:
-    """Setting, corpus, domain and epochs cells of a row scored on `scored` (`test` or `realcheck`); the
-    seeds are counted by the caller."""
+    """Setting, corpus, domain and epochs cells of a row scored on `scored` (`test`, `realcheck` or
+    `realnoise`); the seeds are counted by the caller."""
     p = group.params
     return [setting_text(p), corpus_text(group, scored), domain_text(p), epochs_text(group)]
 

@@ -18,6 +18,7 @@ from rcnn_se.reporting.tables_render import Table, markdown_table, text, write_c
 
 COLUMNS = ("pesq_wb", "stoi", "csig", "cbak", "covl", "si_sdr", "nr", "sd")
 FIGURE_METRICS = ("pesq_wb", "stoi", "si_sdr", "nr", "sd")
+REAL_SETS = ("realcheck", "realnoise")  # real talkers in the demo test noises, and in real recorded noise
 NOISY = "noisy input"
 FOLDER = "comparison"
 
@@ -55,23 +56,30 @@ def noisy_metrics(jobs: Sequence[Any]) -> dict[str, float] | None:
 
 
 def comparison_table(jobs: Sequence[Any]) -> Table:
-    """One row per job (its status and overall test scores, its real-speech PESQ), then the noisy input."""
+    """One row per job (its status and overall test scores, its PESQ-WB on both real-speech sets), then the
+    noisy input."""
     columns = [c for c in COLUMNS if any(f"test/{c}" in r.data.metrics for r in jobs)]
     labels = short_labels([configuration(r) for r in jobs])
     rows: list[list] = []
     for label, run in zip(labels, jobs, strict=True):
         m = run.data.metrics
         scores = [m.get(f"test/{c}") for c in columns]
-        rows.append([label, run.info.status, *scores, m.get("realcheck/pesq_wb"), run.info.run_id])
+        real = [m.get(f"{s}/pesq_wb") for s in REAL_SETS]
+        rows.append([label, run.info.status, *scores, *real, run.info.run_id])
     noisy = noisy_metrics(jobs)
     if noisy is not None:
-        rows.append(
-            [NOISY, "", *[noisy.get(f"test/{c}") for c in columns], noisy.get("realcheck/pesq_wb"), ""]
-        )
+        real = [noisy.get(f"{s}/pesq_wb") for s in REAL_SETS]
+        rows.append([NOISY, "", *[noisy.get(f"test/{c}") for c in columns], *real, ""])
     return Table(
         name="comparison",
-        title="Sweep comparison: demo test set overall, real-speech check PESQ-WB",
-        columns=["job", "status", *[METRICS[c] for c in columns], "realcheck PESQ-WB", "run"],
+        title="Sweep comparison: demo test set overall, real-speech check PESQ-WB (synthetic, real noise)",
+        columns=[
+            "job",
+            "status",
+            *[METRICS[c] for c in columns],
+            *(f"{s} PESQ-WB" for s in REAL_SETS),
+            "run",
+        ],
         rows=rows,
     )
 

@@ -43,6 +43,17 @@ ABLATIONS = (  # name, param, display order, experiment, what the paper says
 )  # fmt: skip
 
 
+TALKERS = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples)"
+REAL_SETS = {  # the real-speech check's two sets: metric prefix -> (table title, note)
+    "realcheck": ("Extended: real-speech check", f"{TALKERS} mixed with the demo test noises at the test "
+                  "SNRs: how the demo results hold on real speech (synthetic noise)."),
+    "realnoise": ("Extended: real speech in real noise", f"{TALKERS} mixed with recorded noises no training "
+                  "run hears (Debian's tuxpaint-stamps-default sound effects: household machines, vehicles, "
+                  "street, weather) at the test SNRs, two noises per clip and SNR: what claims about real "
+                  "speech rest on."),
+}  # fmt: skip
+
+
 class TablesError(Exception):
     """Something the user must fix (no store, no experiment, missing runs): printed, not a traceback."""
 
@@ -72,7 +83,7 @@ def found_metrics(groups: Sequence[ConfigGroup], prefix: str = "test/") -> list[
     (ordered as METRICS, new ones after) or every SNR (numerically) and noise label (alphabetically)."""
     keys = {k for g in groups for r in g.runs for k in r.metrics if k.startswith(prefix)}
     names = {k[len(prefix) :].split("/")[0] for k in keys}
-    if prefix in ("test/", "realcheck/"):
+    if prefix in ("test/", *(f"{s}/" for s in REAL_SETS)):
         names -= {
             n
             for n in names
@@ -90,12 +101,11 @@ def extended(groups: Sequence[ConfigGroup]) -> list[Table]:
     tables = [
         Table("extended_overall", "Extended: every model, whole test set", ["Model", *HEAD, *names], overall)
     ]
-    if real := found_metrics(groups, "realcheck/"):
-        rows = metric_rows(labels, groups, [f"realcheck/{m}" for m in real], scored="realcheck")
-        note = "Real recorded speech (CMU ARCTIC awb and slt, AMFM_decompy and praat-parselmouth samples) "
-        note += "mixed with the demo test noises at the test SNRs: how the demo results hold on real speech."
-        header = ["Model", *HEAD, *(METRICS.get(m, m) for m in real)]
-        tables.append(Table("extended_realcheck", "Extended: real-speech check", header, rows, [note]))
+    for scored, (title, note) in REAL_SETS.items():
+        if real := found_metrics(groups, f"{scored}/"):
+            rows = metric_rows(labels, groups, [f"{scored}/{m}" for m in real], scored=scored)
+            header = ["Model", *HEAD, *(METRICS.get(m, m) for m in real)]
+            tables.append(Table(f"extended_{scored}", title, header, rows, [note]))
     for kind, title, unit in (
         ("snr", "Extended: per test SNR", " dB"),
         ("noise", "Extended: per noise type", ""),

@@ -21,7 +21,7 @@ from pathlib import Path
 OPERATIONAL = tuple(
     """paths. callbacks. logger. hydra. seed task_name ckpt_path threads optimized_metric choice.experiment
     choice.trainer choice.callbacks choice.logger choice.paths data.cache_dir data.train_cache
-    data.num_workers evaluate.workers evaluate.n_audio_examples trainer.accelerator trainer.devices
+    data.num_workers realcheck. evaluate.workers evaluate.n_audio_examples trainer.accelerator trainer.devices
     trainer.strategy trainer.num_nodes trainer.log_every_n_steps trainer.enable_model_summary
     trainer.sync_batchnorm trainer.use_distributed_sampler trainer.detect_anomaly""".split()
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rcnn_se.data.debian_audio import VOICES
 from rcnn_se.errors import ConfigError
 
 _ABSENT = object()
@@ -54,6 +55,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.max_steps": LIMIT,
     "data.batch_size": COUNT,
     "data.segment_frames": COUNT,
+    "data.demo.voices": ((lambda v: v in VOICES), f"one of {', '.join(VOICES)}"),
     "data.eq_augment_db": ((lambda v: _number(v) and v >= 0), "a number of dB >= 0 (0 = off)"),
     "evaluate.max_utterances": OPTIONAL_COUNT,
     "evaluate.workers": ((lambda v: v == "auto" or (_integer(v) and v >= 0)), "'auto' or a number >= 0"),
@@ -84,6 +86,6 @@ def check_config(cfg: DictConfig) -> None:
     ahead of torch and Lightning, so a typo is answered in about a second and leaves no run behind."""
     from rcnn_se.training.safety import check_config_targets
 
-    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
     check_values(cfg)
     check_optimized_metric(cfg.get("optimized_metric"))
+    check_config_targets(OmegaConf.to_container(cfg, resolve=True))  # last: it imports what targets name
