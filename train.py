@@ -1,5 +1,6 @@
 """Train and evaluate one configuration; `-m` sweeps. See conf/train.yaml and experiments/README.md."""
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -15,13 +16,22 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from rcnn_se.errors import one_line_errors
+    from rcnn_se.errors import UserError, one_line_errors
     from rcnn_se.tracking.store import check_server
     from rcnn_se.training.validate import check_config
 
     with one_line_errors():  # config and server checked before the slow imports: answered in seconds
-        check_server(cfg.logger.get("tracking_uri", ""))
-        check_config(cfg)
+        try:
+            check_server(cfg.logger.get("tracking_uri", ""))
+            check_config(cfg)
+        except UserError:  # refused before it began: its output folder holds only Hydra's log
+            from hydra.core.hydra_config import HydraConfig
+
+            from rcnn_se.jobs.job_dir import discard_if_unused
+
+            logging.shutdown()  # close train.log before removing it
+            discard_if_unused(HydraConfig.get().runtime.output_dir)
+            raise
         from rcnn_se.jobs.train_job import (
             train_and_test,  # imported late so --help and config errors answer fast
         )

@@ -38,12 +38,19 @@ def test_debian_voices_train_and_real_noises_join_the_generators(tmp_path: Path)
     assert {u.speaker for u in test} == {"p901"}, "the demo test set keeps its synthetic talkers"
 
 
-def test_unknown_voices_or_missing_packages_are_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_unknown_voices_are_one_line_and_missing_packages_fall_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with pytest.raises(CorpusError, match="data.demo.voices='robots'"):
         generate_demo_corpus(tmp_path / "a", DemoSpec(voices="robots"))
+    assert not (tmp_path / "a").exists()
     monkeypatch.setattr(debian_audio, "TUXPAINT", tmp_path / "nowhere")  # a machine without the package
-    with pytest.raises(CorpusError, match="apt-get install tuxpaint-stamps-default"):
-        generate_demo_corpus(tmp_path / "b", DemoSpec(voices="debian"))
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    spec = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=4, sample_rate=16000,
+                    voices="mixed", real_noise=True)  # fmt: skip
+    root = generate_demo_corpus(tmp_path / "b", spec)
+    assert "apt-get install tuxpaint-stamps-default" in caplog.text
+    built = json.loads((root / MANIFEST).read_text())["spec"]
+    assert (built["voices"], built["real_noise"]) == ("synthetic", False), "the manifest says what was built"
+    stamp = (root / MANIFEST).stat().st_mtime_ns
+    generate_demo_corpus(tmp_path / "b", spec)
+    assert (root / MANIFEST).stat().st_mtime_ns == stamp, "and the fallback corpus is reused, not rebuilt"

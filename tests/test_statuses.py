@@ -71,6 +71,8 @@ def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "Error: dropout='abc': expected a number in [0, 1)" in bad.stderr
     assert not (tmp_path / "mlruns").exists(), "a refused config must not create a run (or a store)"
+    runs = tmp_path / "outputs" / "train" / "runs"
+    assert not runs.exists() or not any(runs.iterdir()), "a refused config or server leaves no job folder"
 
     loader = train(tmp_path, "snr=7", *TINY, check=False)
     assert loader.returncode != 0 and "Traceback" not in loader.stderr

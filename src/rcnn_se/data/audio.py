@@ -10,12 +10,15 @@ import io
 import os
 import struct
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from rcnn_se.errors import UserError
+
+MAX_RATIO_TERM = 1000  # largest term of a resampling ratio kept exact (see resample)
 
 
 class AudioError(UserError):
@@ -110,14 +113,24 @@ def as_written(samples: np.ndarray) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    """Band-limited resampling (torchaudio's windowed sinc); a no-op when the rates agree."""
+    """Band-limited resampling (torchaudio's windowed sinc); a no-op when the rates agree.
+
+    The sinc kernel has one phase per step of the reduced ratio: 11127 -> 16000 Hz (a rate found in Debian's
+    sound effects) needs 16,000 phases and took 10 s for 2 s of audio. A ratio whose reduced terms exceed
+    MAX_RATIO_TERM is replaced by the nearest one within that bound, off by under 1e-5 (a pitch shift far
+    below what anyone hears; the output's length follows the exact rate)."""
     if orig_sr == target_sr:
         return samples.astype(np.float32, copy=False)
     import torch
     import torchaudio.functional as AF
 
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), orig_sr, target_sr)
-    return out.numpy()
+    ratio = Fraction(target_sr, orig_sr)
+    if max(ratio.numerator, ratio.denominator) > MAX_RATIO_TERM:
+        ratio = ratio.limit_denominator(MAX_RATIO_TERM)
+    x = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    out = AF.resample(x, ratio.denominator, ratio.numerator).numpy()
+    n = int(np.ceil(len(samples) * target_sr / orig_sr))
+    return out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
 
 
 def load_resampled(path: str | Path, target_sr: int, *, mono: bool = True) -> np.ndarray:

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -269,9 +269,10 @@ def generate_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec(), *, engin
     another demo corpus is replaced, and a folder of anything else is refused."""
     root = Path(root)
     if spec.voices != "synthetic" or spec.real_noise:
-        from rcnn_se.data.demo_real import check
+        from rcnn_se.data.demo_real import usable
 
-        check(spec.voices, spec.real_noise)
+        voices, real_noise = usable(spec.voices, spec.real_noise)
+        spec = replace(spec, voices=voices, real_noise=real_noise)
     wanted = _manifest(spec, engine)
     found = _existing(root)
     if found is not None:

@@ -32,3 +32,17 @@ def claim_job_dir(parent: str) -> str:
             continue
         _claimed[parent] = folder
         return folder
+
+
+def discard_if_unused(folder: str | Path) -> bool:
+    """Remove a job folder that holds nothing but Hydra's log of a job refused before it began (a rejected
+    override must not leave a folder behind: an afternoon of typos left 14). Anything else in it keeps it."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.name.count("_") < 2:  # only the claimed `<date>_<time>_<hex>` folders
+        return False
+    if any(p.name != "train.log" and p.name != "eval.log" for p in folder.iterdir()):
+        return False
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    return True
