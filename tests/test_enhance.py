@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from helpers.audio import speechlike
-from rcnn_se.data.audio import read_wav, write_wav
+from rcnn_se.data.audio import read_wav, resample, write_wav
+from rcnn_se.data.features import stft
 from rcnn_se.deploy.enhance import main
 from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
 from rcnn_se.deploy.quantize import QuantizableCNN
@@ -250,3 +252,33 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path: P
     with pytest.raises(Exception):  # noqa: B017 - soundfile's own error for an impossible rate
         write_wav(target, speechlike(0.5, 16000), 0)
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["x.wav"]
+
+
+def test_each_file_reports_length_time_rtf_and_peak_memory(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
+    write_wav(tmp_path / "x.wav", speechlike(1.5, 48000), 48000)
+    assert enhance_cli(checkpoint, str(tmp_path / "x.wav"), "-o", str(tmp_path / "o")) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    pattern = r"x\.wav \(1\.5 s, 48000 Hz\) -> .*x_enhanced\.wav  \d+\.\d s, RTF \d+\.\d{3}, peak RSS \d+ MB$"
+    assert re.search(pattern, line), line
+    peak = float(line.split("peak RSS ")[1].split()[0])
+    assert 50 < peak < 1e5  # MB: this process's own peak, ru_maxrss in KiB on Linux
+
+
+def test_int8_calibrates_on_the_start_of_long_files_only(
+    checkpoint: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from rcnn_se.deploy import enhance, streaming
+
+    write_wav(tmp_path / "long.wav", speechlike(5.0, 48000), 48000)
+    write_wav(tmp_path / "next.wav", speechlike(1.0, 16000), 16000)
+    spans = []
+    original = streaming.WavSignal.read
+    monkeypatch.setattr(
+        streaming.WavSignal, "read", lambda s, lo, hi: spans.append((lo, hi)) or original(s, lo, hi)
+    )
+    cfg = EnhancementSystem.from_checkpoint(checkpoint).stft_config
+    spectra = enhance.calibration_spectra([tmp_path / "long.wav", tmp_path / "next.wav"], cfg, seconds=2.0)
+    assert spans == [(0, 96000)], "two seconds read, the second file not opened"
+    samples, _ = read_wav(tmp_path / "long.wav")
+    expected = stft(torch.from_numpy(resample(samples[:96000], 48000, 16000)), cfg).abs()
+    assert len(spectra) == 1 and torch.equal(spectra[0][0, 0], expected)

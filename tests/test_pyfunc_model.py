@@ -93,3 +93,26 @@ def test_enhance_cli_names_a_missing_model(
     message = str(exit_.value.code)
     assert message.startswith("rcnn-se enhance: --model models:/absent/1: cannot be read from sqlite:///")
     assert "\n" not in message and not (tmp_path / "out" / "in_enhanced.wav").exists()
+
+
+def test_a_long_input_is_enhanced_in_blocks_to_the_same_samples(
+    logged: tuple[str, EnhancementSystem, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over 30 s the model enhances a block at a time (`enhance_samples`): the same output to 1e-5."""
+    from rcnn_se.deploy import streaming
+
+    reads = []
+    original = streaming.Enhanced.read
+    monkeypatch.setattr(
+        streaming.Enhanced, "read", lambda self, lo, hi: reads.append(lo) or original(self, lo, hi)
+    )
+    uri, system, _ = logged
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model("models:/tiny/1")
+    rng = np.random.default_rng(2)
+    samples = (0.1 * rng.standard_normal(int(31.5 * 22050))).astype(np.float32)
+    out = model.predict(pd.DataFrame({"waveform": [samples.tolist()], "sample_rate": [22050]}))
+    enhanced = np.asarray(out["waveform"][0])
+    assert enhanced.shape == samples.shape and len(reads) == 2, "two blocks of 30 s"
+    expected = enhance_recording(fast_enhancer(system), samples, 22050, system.stft_config)
+    assert np.abs(enhanced - expected).max() < 1e-5

@@ -4,8 +4,10 @@ The model is the best checkpoint's weights and hyperparameters (no optimizer sta
 the paper-sized RCNN) plus this package's code, so it loads where rcnn_se is not installed. Its input is a
 table with one row per recording: `waveform` (mono float samples) and `sample_rate` (any rate: audio is
 resampled to the model's and back, as `rcnn-se enhance` does); its output has the enhanced `waveform` at
-the input's rate and length, and that `sample_rate`. `logger.register_as=NAME` also registers it in the
-Model Registry (`models:/NAME/<version>`), which `rcnn-se enhance --model` takes.
+the input's rate and length, and that `sample_rate`. A recording longer than 30 s is enhanced 30 s at a time
+(`rcnn_se.deploy.streaming.enhance_samples`, the same samples to float rounding), so the work's memory does
+not grow with its length; the input and output arrays themselves are whole. `logger.register_as=NAME` also
+registers it in the Model Registry (`models:/NAME/<version>`), which `rcnn-se enhance --model` takes.
 """
 
 from __future__ import annotations
@@ -45,14 +47,14 @@ class WaveformEnhancer(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:
         import pandas as pd
 
-        from rcnn_se.deploy.inference import enhance_recording
+        from rcnn_se.deploy.streaming import enhance_samples
 
         waves, rates = [], []
         for wave, rate in zip(model_input["waveform"], model_input["sample_rate"], strict=True):
             samples = np.asarray(wave, dtype=np.float32)
             if samples.ndim != 1 or not len(samples):
                 raise ValueError(f"waveform: expected mono samples, got shape {samples.shape}")
-            waves.append(enhance_recording(self.enhancer, samples, int(rate), self.stft).astype(np.float32))
+            waves.append(enhance_samples(self.enhancer, samples, int(rate), self.stft).astype(np.float32))
             rates.append(int(rate))
         return pd.DataFrame({"waveform": waves, "sample_rate": rates})
 

@@ -17,12 +17,15 @@ asking the one before it for exactly the span it needs plus that stage's context
 A stage at the recording's start or end sees the same edge (zeros for the resampler and the network's
 'same' padding, reflection for the STFT) as the whole recording does, so every output sample is computed
 from the same inputs by the same arithmetic as `enhance_recording`'s: blocks equal the whole-file path up
-to float rounding (max abs difference under 1e-5 in fp32; `tests/test_streaming.py`), and the output has
-the same length and rate. bf16 and int8 are blocked too: their blocks differ from their own whole-file
-output by their rounding, which depends on where the network's blocks of frames start (`BlockedNetwork`
-already splits every file that way), far below their difference from fp32.
+to float rounding (max abs difference under 1e-5 in fp32, 1e-7 to 7e-7 seen; `tests/test_streaming.py`),
+and the output has the same length and rate. bf16 and int8 are blocked too. Their blocks are not promised
+to the last bit: oneDNN may round a convolution differently by the shape it is given, which here depends on
+where the network's blocks of frames start (`BlockedNetwork` already splits every file so). On a 2-core AMD
+EPYC they equalled their own whole-file output to 1.5e-7, against 3e-3 (bf16) and 7e-4 (int8) between
+them and fp32; the test asks for under 1e-5 and a tenth of that difference.
 
-Recomputed context is small (the paper's RCNN: 8 frames, 64 ms, each side of a 30 s block).
+Recomputed context is small: the paper's RCNN reaches 8 frames each side (4 layers x (5 - 1) / 2), read
+with one spare frame, 72 ms at each edge of a 30 s block.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from rcnn_se.data.audio import MAX_RATIO_TERM, AudioError, resample, wav_data_frames
+from rcnn_se.data.audio import MAX_RATIO_TERM, AudioError, read_wav, wav_data_frames, write_wav
 from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
 from rcnn_se.deploy.inference import LOCAL_LAYERS, BlockedNetwork, enhance_recording, receptive_context
 from rcnn_se.training.system import SpectralEnhancer
@@ -333,8 +336,6 @@ def enhance_file(
     Up to `block_seconds` (and always when it is None or 0) the recording is read whole, enhanced by
     `enhance_recording` and written (`read_wav`, `write_wav`: today's path). Longer recordings are streamed:
     read from disk, enhanced and written one block at a time, the same samples to float rounding."""
-    from rcnn_se.data.audio import read_wav, write_wav
-
     if isinstance(source, tuple):
         samples, sample_rate = source
         if not runs_in_blocks(len(samples), sample_rate, cfg, block_seconds):
