@@ -109,6 +109,7 @@ def test_the_context_comes_from_the_layers_and_is_needed() -> None:
     assert np.abs(np.concatenate(pieces) - whole).max() > 1e-5  # 2.3e-5 here; 1e-4 three frames short
 
 
+@pytest.mark.slow
 def test_bf16_and_int8_blocks_are_as_close_as_their_own_rounding() -> None:
     """Not guaranteed to the last bit: their rounding may depend on where the network's blocks of frames
     start. Here far below what bf16 and int8 change against fp32."""
