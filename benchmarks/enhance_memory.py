@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from rcnn_se.data.audio import write_wav_blocks
 
 
 def cpu_model() -> str:
@@ -44,9 +45,7 @@ def write_tiled(path: Path, seconds: int, sr: int) -> Path:
     rng = np.random.default_rng(0)
     t = np.arange(sr) / sr
     second = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(sr)).astype(np.float32)
-    with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, subtype="PCM_16", format="WAV") as f:
-        for _ in range(seconds):
-            f.write(second)
+    write_wav_blocks(path, (second for _ in range(seconds)), sr)
     return path
 
 

@@ -119,3 +119,14 @@ def headline_sweep(shared_data_dir: Path) -> tuple[Path, str]:
             proc = train(work, *HEADLINE, *TINY)
             console.write_text(proc.stdout + proc.stderr)
     return work, console.read_text()
+
+
+@pytest.fixture(scope="session")
+def realcheck_archives(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the real-speech check's downloaded talker archives, fetched once per session
+    for the realcheck and realnoise tests (tests that damage archives copy the folder first)."""
+    from rcnn_se.data.realcheck import fetch_clips
+
+    cache = tmp_path_factory.mktemp("realcheck_archives")
+    fetch_clips(cache)
+    return cache

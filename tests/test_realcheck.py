@@ -21,11 +21,8 @@ from rcnn_se.data.synth import TEST_NOISE_TYPES, TEST_SNRS
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder holding the downloaded archives (fetched once for the module)."""
-    cache = tmp_path_factory.mktemp("cache")
-    realcheck.fetch_clips(cache)
-    return cache
+def sources(realcheck_archives: Path) -> Path:
+    return realcheck_archives  # tests/conftest.py: fetched once per session, shared with the other check
 
 
 @pytest.fixture(scope="module")

@@ -35,11 +35,8 @@ needs_debian = pytest.mark.skipif(not debian_audio.available(), reason=NO_DEBIAN
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder holding the talkers' downloaded archives (fetched once for the module)."""
-    cache = tmp_path_factory.mktemp("cache")
-    realcheck.fetch_clips(cache)
-    return cache
+def sources(realcheck_archives: Path) -> Path:
+    return realcheck_archives  # tests/conftest.py: fetched once per session, shared with the other check
 
 
 @pytest.fixture(scope="module")

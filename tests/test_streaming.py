@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from helpers.audio import speechlike
-from rcnn_se.data.audio import read_wav, resample, write_wav
+from rcnn_se.data.audio import read_wav, resample, write_wav, write_wav_blocks
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.deploy.enhance import main
 from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
@@ -202,9 +202,7 @@ def write_tiled(path: Path, seconds: int, sr: int = 48000) -> Path:
     rng = np.random.default_rng(0)
     t = np.arange(sr) / sr
     second = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(sr)).astype(np.float32)
-    with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, subtype="PCM_16", format="WAV") as f:
-        for _ in range(seconds):
-            f.write(second)
+    write_wav_blocks(path, (second for _ in range(seconds)), sr)
     return path
 
 

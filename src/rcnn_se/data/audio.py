@@ -10,7 +10,9 @@ import io
 import os
 import struct
 import tempfile
+from collections.abc import Iterable
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -73,16 +75,33 @@ def wav_data_frames(path: Path) -> int | None:
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM, clipping to [-1, 1] so that a loud enhancement cannot wrap around.
+    """Write 16-bit PCM, clipping to [-1, 1] so that a loud enhancement cannot wrap around (see
+    `write_wav_blocks`, which this is for one block)."""
+    write_wav_blocks(path, [samples], sample_rate)
+    return Path(path)
 
-    Written to a temporary file beside the target and renamed over it: a crash or a full disk mid-write
-    leaves the old file (or none), never a half-written one under the final name."""
+
+def write_wav_blocks(path: str | Path, blocks: Iterable[np.ndarray], sample_rate: int) -> int:
+    """Write 16-bit PCM a block at a time (a long recording never whole in memory), each clipped to
+    [-1, 1], with the first block's channels (a 1-D block is mono); returns the number of blocks.
+
+    Written to a temporary file beside the target and renamed over it: a crash, a full disk or a failing
+    block mid-write leaves the old file (or none), never a half-written one under the final name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(handle)
+    blocks, count = iter(blocks), 0
     try:
-        sf.write(temporary, _clipped(samples), sample_rate, subtype="PCM_16", format="WAV")
+        first = next(blocks, None)  # inside the try: making a block may fail, and the file goes with it
+        head = [] if first is None else [_clipped(first)]
+        channels = head[0].shape[1] if head and head[0].ndim == 2 else 1
+        with sf.SoundFile(
+            temporary, "w", samplerate=sample_rate, channels=channels, subtype="PCM_16", format="WAV"
+        ) as out:
+            for block in chain(head, map(_clipped, blocks)):
+                out.write(block)
+                count += 1
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
@@ -90,7 +109,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
+    return count
 
 
 def _clipped(samples: np.ndarray) -> np.ndarray:

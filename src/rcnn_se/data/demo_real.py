@@ -13,6 +13,7 @@ sorted order) holds out whole real talkers, as it holds out whole synthetic ones
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -24,12 +25,8 @@ from rcnn_se.data.noises import Noise
 
 log = logging.getLogger(__name__)
 # Training effects in four groups, each a noise type of the log (`rec-birds`, ...), by their folder.
-NOISE_GROUPS = {
-    "rec-birds": ("animals/birds/",),
-    "rec-mammals": ("animals/mammals/",),
-    "rec-music": ("hobbies/",),
-    "rec-misc": ("",),  # what the groups above leave
-}
+NOISE_GROUPS = {"rec-birds": "animals/birds/", "rec-mammals": "animals/mammals/", "rec-music": "hobbies/"}
+OTHER_NOISES = "rec-misc"  # the effects no group above takes
 
 
 class DemoRealError(CorpusError):
@@ -72,20 +69,17 @@ def talker_utterances(n_utterances: int, seed: int, sr: int, min_s: float, max_s
     return dict(sorted(out.items()))
 
 
-def _group(path: str) -> str:
-    where = path.split("/stamps/", 1)[-1]
-    for name, prefixes in NOISE_GROUPS.items():
-        if any(where.startswith(p) for p in prefixes if p):
-            return name
-    return "rec-misc"
+def _group(path: Path) -> str:
+    where = path.relative_to(debian_audio.TUXPAINT).as_posix()
+    return next((name for name, prefix in NOISE_GROUPS.items() if where.startswith(prefix)), OTHER_NOISES)
 
 
 def recorded_noises(sr: int) -> dict[str, Noise]:
     """The training sound effects as noise types: a random effect of the group, a random stretch of it."""
-    pools: dict[str, list[np.ndarray]] = {name: [] for name in NOISE_GROUPS}
+    pools: dict[str, list[np.ndarray]] = {name: [] for name in [*NOISE_GROUPS, OTHER_NOISES]}
     for path in debian_audio.sound_effects("train"):
         try:
-            pools[_group(str(path))].append(recordings.load(path, sr))
+            pools[_group(path)].append(recordings.load(path, sr))
         except AudioError as exc:  # one unusable effect (nandou.ogg is silent) costs only itself
             log.warning("demo corpus: sound effect left out: %s", exc)
 

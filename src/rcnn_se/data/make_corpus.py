@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +30,11 @@ from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
 from rcnn_se.data.recordings import Clip, RecordingError
 from rcnn_se.data.speech import active_power
+from rcnn_se.data.synth import TEST_SNRS, TRAIN_SNRS, mix
 from rcnn_se.errors import UserError
 
 MANIFEST = "corpus_manifest.json"
 VERSION = 1
-TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)  # as synth's: the two builders share the corpus's conventions
-TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,6 @@ class CorpusSpec:
     max_floor_db: float = recordings.MAX_FLOOR_DB
     test_noise_share: float = 0.3
     max_per_talker: int | None = None  # utterances per talker at most (None: all a talker's speech)
-
-
-@dataclass
-class _Plan:
-    utterances: dict[str, list[tuple[str, np.ndarray, list[str]]]] = field(default_factory=dict)
-    noises: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def _load_all(paths: list[Path], sr: int) -> list[np.ndarray]:
@@ -116,8 +109,6 @@ def _conditions(n: int, noises: list[str], snrs: tuple[float, ...], rng: np.rand
 def _write(
     tmp: Path, split: str, uid: str, clean: np.ndarray, noise: np.ndarray, snr: float, sr: int
 ) -> None:
-    from rcnn_se.data.synth import mix
-
     clean, noisy = mix(clean, noise, snr, sr)
     clean_dir, noisy_dir, _ = SPLITS[split]
     write_wav(tmp / clean_dir / f"{uid}.wav", clean, sr)

@@ -159,16 +159,16 @@ def screen(
     Files load on a thread per core (reading and resampling release the GIL)."""
     kept: dict[str, list[Clip]] = {}
     left_out: list[dict] = []
-    chunk = 4 * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for talker in sorted(talkers):
             files = list(talkers[talker])
+            chunk = max(len(files), 1)  # all at once, unless screening may stop early
             if enough_s is not None:
                 order = np.random.default_rng([seed, 13, *talker.encode()]).permutation(len(files))
-                files = [files[int(k)] for k in order]
+                files, chunk = [files[int(k)] for k in order], 4 * (os.cpu_count() or 1)
             seconds = 0.0
-            for start in range(0, len(files), chunk if enough_s is not None else len(files) or 1):
-                batch = files[start : start + (chunk if enough_s is not None else len(files))]
+            for start in range(0, len(files), chunk):
+                batch = files[start : start + chunk]
                 for result in pool.map(lambda p, t=talker: _screened(p, t, sr, max_floor_db), batch):
                     if isinstance(result, Clip):
                         kept.setdefault(talker, []).append(result)

@@ -31,8 +31,6 @@ with one spare frame, 72 ms at each edge of a 30 s block.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,7 +41,14 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from rcnn_se.data.audio import MAX_RATIO_TERM, AudioError, read_wav, wav_data_frames, write_wav
+from rcnn_se.data.audio import (
+    MAX_RATIO_TERM,
+    AudioError,
+    read_wav,
+    wav_data_frames,
+    write_wav,
+    write_wav_blocks,
+)
 from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
 from rcnn_se.deploy.inference import LOCAL_LAYERS, BlockedNetwork, enhance_recording, receptive_context
 from rcnn_se.training.system import SpectralEnhancer
@@ -298,31 +303,6 @@ class Enhancement:
         return self.samples / self.sample_rate
 
 
-def write_blocks(path: Path, blocks: Iterator[np.ndarray], sample_rate: int) -> int:
-    """`write_wav`, a block at a time: 16-bit PCM clipped to [-1, 1], written to a temporary file beside
-    the target and renamed over it, so a failure in any block leaves the old file (or none) and never a
-    partial one. Returns the number of blocks written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    count = 0
-    try:
-        with sf.SoundFile(
-            temporary, "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV"
-        ) as out:
-            for block in blocks:
-                out.write(np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0))
-                count += 1
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return count
-
-
 def enhance_file(
     enhancer: SpectralEnhancer,
     source: Path | tuple[np.ndarray, int],
@@ -342,7 +322,9 @@ def enhance_file(
             write_wav(target, enhance_recording(enhancer, samples, sample_rate, cfg), sample_rate)
             return Enhancement(len(samples), sample_rate, 1)
         signal = enhanced_signal(enhancer, ArraySignal(samples), sample_rate, cfg)
-        count = write_blocks(target, blocks_of(signal, block_length(block_seconds, sample_rate)), sample_rate)
+        count = write_wav_blocks(
+            target, blocks_of(signal, block_length(block_seconds, sample_rate)), sample_rate
+        )
         return Enhancement(len(samples), sample_rate, count)
     try:
         info = sf.info(str(source))
@@ -360,5 +342,5 @@ def enhance_file(
             return Enhancement(len(samples), sample_rate, 1)
         signal = enhanced_signal(enhancer, wav, wav.sample_rate, cfg)
         block = block_length(block_seconds, wav.sample_rate)
-        count = write_blocks(target, blocks_of(signal, block), wav.sample_rate)
+        count = write_wav_blocks(target, blocks_of(signal, block), wav.sample_rate)
         return Enhancement(wav.length, wav.sample_rate, count)

@@ -6,6 +6,7 @@ noisy input, with the breakdown, per-utterance rows, audio examples and figures 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -96,12 +97,7 @@ def realcheck_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
     had, e.g. offline on a fresh machine: a run never fails for want of it."""
     from rcnn_se.data.realcheck import RealcheckError, ensure_realcheck
 
-    try:
-        root = ensure_realcheck(cfg.realcheck.root, cfg.data.cache_dir)
-    except RealcheckError as exc:
-        log.warning("realcheck skipped: %s", exc)
-        return None
-    return build_cache(scan_split(root, "test"), stft, cfg.data.cache_dir)
+    return _check_set_cache("realcheck", ensure_realcheck, RealcheckError, cfg.realcheck.root, cfg, stft)
 
 
 def realnoise_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
@@ -110,12 +106,26 @@ def realnoise_cache(cfg: DictConfig, stft: StftConfig) -> FeatureCache | None:
     archives cannot be had."""
     from rcnn_se.data.realnoise import RealnoiseError, ensure_realnoise
 
+    root = cfg.realcheck.real_noise_root
+    return _check_set_cache("realnoise", ensure_realnoise, RealnoiseError, root, cfg, stft)
+
+
+def _check_set_cache(
+    name: str,
+    ensure: Callable[[str, str], Path],
+    refused: type[Exception],
+    root: str,
+    cfg: DictConfig,
+    stft: StftConfig,
+) -> FeatureCache | None:
+    """A check set built at `root` on first use (`ensure`) and its cached features; None with one warning
+    when `ensure` refuses (its material cannot be had)."""
     try:
-        root = ensure_realnoise(cfg.realcheck.real_noise_root, cfg.data.cache_dir)
-    except RealnoiseError as exc:
-        log.warning("realnoise skipped: %s", exc)
+        built = ensure(root, cfg.data.cache_dir)
+    except refused as exc:
+        log.warning("%s skipped: %s", name, exc)
         return None
-    return build_cache(scan_split(root, "test"), stft, cfg.data.cache_dir)
+    return build_cache(scan_split(built, "test"), stft, cfg.data.cache_dir)
 
 
 def score_realnoise(
