@@ -19,16 +19,21 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> float | None:
+    from rcnn_se.config.checks import check_config
+    from rcnn_se.config.early import check_first
     from rcnn_se.errors import one_line_errors
-    from rcnn_se.jobs.eval_job import evaluate_checkpoint  # imported late so --help answers fast
+    from rcnn_se.jobs.eval_job import check_request
 
-    with one_line_errors():
+    with one_line_errors():  # answered before torch and MLflow load, as train.py does
+        check_first(cfg, [check_request, check_config])
+        from rcnn_se.jobs.eval_job import evaluate_checkpoint  # imported late so --help answers fast
+
         return evaluate_checkpoint(cfg)
 
 
 if __name__ == "__main__":
+    from rcnn_se.config.safety import check_command_line
     from rcnn_se.errors import ConfigError
-    from rcnn_se.training.safety import check_command_line
 
     try:  # before Hydra builds anything, as train.py does
         check_command_line(sys.argv[1:])

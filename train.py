@@ -1,6 +1,5 @@
 """Train and evaluate one configuration; `-m` sweeps. See conf/train.yaml and experiments/README.md."""
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -16,22 +15,17 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from rcnn_se.errors import UserError, one_line_errors
-    from rcnn_se.tracking.store import check_server
-    from rcnn_se.training.validate import check_config
+    from rcnn_se.config.checks import check_config
+    from rcnn_se.config.early import check_first
+    from rcnn_se.data.corpus import check_snr_condition
+    from rcnn_se.errors import one_line_errors
+    from rcnn_se.tracking.store import check_store
 
-    with one_line_errors():  # config and server checked before the slow imports: answered in seconds
-        try:
-            check_server(cfg.logger.get("tracking_uri", ""))
-            check_config(cfg)
-        except UserError:  # refused before it began: its output folder holds only Hydra's log
-            from hydra.core.hydra_config import HydraConfig
+    def check_snr(c: DictConfig) -> None:
+        check_snr_condition(c.data.root, c.snr, demo=c.data.get("demo") is not None)
 
-            from rcnn_se.jobs.job_dir import discard_if_unused
-
-            logging.shutdown()  # close train.log before removing it
-            discard_if_unused(HydraConfig.get().runtime.output_dir)
-            raise
+    with one_line_errors():  # config, server and store checked before the slow imports: answered in seconds
+        check_first(cfg, [lambda c: check_store(c.logger.get("tracking_uri", "")), check_config, check_snr])
         from rcnn_se.jobs.train_job import (
             train_and_test,  # imported late so --help and config errors answer fast
         )
@@ -40,8 +34,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from rcnn_se.config.safety import check_command_line
     from rcnn_se.errors import ConfigError
-    from rcnn_se.training.safety import check_command_line
 
     try:  # before Hydra builds anything, its own callbacks included
         check_command_line(sys.argv[1:])

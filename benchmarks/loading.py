@@ -9,8 +9,8 @@ from peak import best_seconds
 from rcnn_se.data.audio import load_resampled
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
-from rcnn_se.data.datamodule import SegmentDataset
 from rcnn_se.data.features import StftConfig, stft
+from rcnn_se.data.segments import SegmentDataset
 
 SEGMENT = 64
 

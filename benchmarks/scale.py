@@ -25,7 +25,7 @@ from pathlib import Path
 from peak import Peaks
 from train_speed import job_config, lightning_rate, loader_rate
 
-from rcnn_se.data.datamodule import SegmentDataset
+from rcnn_se.data.segments import SegmentDataset
 from rcnn_se.training.quiet import silence_known_noise
 
 

@@ -73,8 +73,9 @@ def small_system() -> EnhancementSystem:
 
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real checkpoint from a real (one-step) Lightning fit."""
+    """A real checkpoint from a real (one-step) Lightning fit, the same in every worker (seeded)."""
     folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
     system = small_system()
     data = TensorDataset(torch.rand(4, 1, 257, 8), torch.rand(4, 1, 257, 8))
     trainer = L.Trainer(

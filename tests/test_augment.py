@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import lightning as L
-import pytest
 import torch
 
 from conftest import small_system
 from rcnn_se.data.augment import equalize, random_response
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.errors import ConfigError
 
 
 def test_a_response_stays_within_its_range_and_is_smooth() -> None:
@@ -26,8 +24,6 @@ def test_a_response_stays_within_its_range_and_is_smooth() -> None:
     assert torch.equal(db[:, 0], db[:, 3])
     assert db.std(dim=0).mean() > 2.0  # items differ from each other
     assert torch.equal(random_response(3, 257, 0.0), torch.ones(3, 1, 257, 1))
-    with pytest.raises(ValueError, match="max_db=-1"):
-        random_response(1, 257, -1.0)
 
 
 def test_both_sides_of_a_pair_see_the_same_response() -> None:
@@ -41,8 +37,6 @@ def test_both_sides_of_a_pair_see_the_same_response() -> None:
 
 
 def test_only_training_batches_are_augmented(tiny_corpus, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="data.eq_augment_db=-3"):
-        EdinburghDataModule(str(tiny_corpus), str(tmp_path / "cache"), eq_augment_db=-3)
     dm = EdinburghDataModule(
         str(tiny_corpus), str(tmp_path / "cache"), val_speakers=1, segment_frames=8, eq_augment_db=6.0
     )

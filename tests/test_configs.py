@@ -6,17 +6,26 @@ in seconds, instead of hours into a sweep. Each experiment is composed once per 
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from helpers.configs import CONF, EXPERIMENTS, composed, sweep_points
+from helpers.jobs import train_command
+from rcnn_se.config import schema
+from rcnn_se.config.checks import check_values
 from rcnn_se.data.datamodule import EdinburghDataModule
+from rcnn_se.errors import ConfigError
 from rcnn_se.jobs.train_job import build_system, build_trainer
+from rcnn_se.models.spectral_cnn import ACTIVATIONS
 from rcnn_se.tracking import mlflow_runs
 from rcnn_se.training.system import build_scheduler
 
@@ -102,8 +111,10 @@ def test_csv_logger_writes_into_the_job_folder_and_mlflow_is_the_default(tmp_pat
 
 
 def test_voicebank_data_needs_a_root_and_takes_one(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"data.root is not set"):
-        instantiate(composed(["data=voicebank"], tmp_path).data)
+    with pytest.raises(
+        ConfigError, match=r"^data.root=None: expected a folder \(data.root=/data/DS_10283_2791\)$"
+    ):
+        check_values(composed(["data=voicebank"], tmp_path))
     cfg = composed(["data=voicebank", f"data.root={tmp_path / 'DS_10283_2791'}"], tmp_path)
     check_instantiates(cfg, tmp_path)
     assert cfg.data.val_speakers == "auto" and cfg.data.source_sample_rate is None  # derived from the files
@@ -120,3 +131,93 @@ def test_multirun_flag_moves_before_the_overrides() -> None:
     ]
     assert multirun_flag_first(["model=cnn", "--multirun"]) == ["--multirun", "model=cnn"]
     assert multirun_flag_first(["model=cnn", "seed=2"]) == ["model=cnn", "seed=2"]
+
+
+# The overrides issue 24 found failing late (or in the wrong words), each answered in one line naming it.
+BAD_OVERRIDES = {
+    "model.n_layers=1": "model.n_layers=1: expected a whole number >= 2",
+    "activation=nosuch": "activation='nosuch': expected one of relu, elu, selu, prelu",
+    "snr=7": "snr=7: expected all or one of the corpus's training SNRs (0, 5, 10, 15)",
+    "compress=cube": "compress='cube': expected one of none, log1p, log",
+    "dropout=abc": "dropout='abc': expected a number in [0, 1)",
+    "data.eq_augment_db=-1": "data.eq_augment_db=-1: expected a number of dB >= 0",
+    "data.segment_frames=0": "data.segment_frames=0: expected a whole number >= 1",
+    "evaluate.workers=-2": "evaluate.workers=-2: expected 'auto' or a whole number >= 0",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "answer"),
+    [
+        (["model.kernel_size=4"], "model.kernel_size=4: expected an odd whole number"),
+        (["model.dropout=1.5"], "model.dropout=1.5: expected a number in [0, 1)"),
+        (["data.num_workers=many"], "data.num_workers='many': expected 'auto' or a whole number >= 0"),
+        (["data.demo.voices=robots"], "data.demo.voices='robots': expected one of synthetic, debian, mixed"),
+        (["data.val_speakers=some"], "data.val_speakers='some': expected auto, a number of speakers"),
+        (
+            ["data.stft.hop_length=600"],
+            "data.stft.hop_length=600: expected hop_length <= win_length",
+        ),
+        (
+            ["gain_floor_db=3"],
+            "gain_floor_db=3: expected a floor at or below gain_ceiling_db (gain_ceiling",
+        ),
+        (["evaluate.max_utterances=0"], "evaluate.max_utterances=0: expected a whole number >= 1, or null"),
+        (["realcheck.enabled=maybe"], "realcheck.enabled='maybe': expected true or false"),
+        (["trainer.max_steps=-5"], "trainer.max_steps=-5: expected a whole number (-1 for no limit)"),
+    ],
+)
+def test_bad_values_are_named_by_the_key_typed(overrides: list[str], answer: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_values(composed(overrides, tmp_path))
+    assert str(refused.value).startswith(answer)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_config_passes_the_checks(model: str, tmp_path: Path) -> None:
+    check_values(composed([f"model={model}"], tmp_path))
+
+
+def test_one_default_per_setting_from_the_schema(tmp_path: Path) -> None:
+    """The top-level knobs and the `evaluate` and `realcheck` blocks are the schema's, in train.py and eval.py
+    alike; the network's activations are the schema's."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    cfg = composed([], tmp_path)
+    for spec in dataclasses.fields(schema.System):
+        assert cfg[spec.name] == getattr(schema.SYSTEM, spec.name), spec.name
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        evaluation = compose("eval", overrides=["ckpt_path=x.ckpt", "realcheck.enabled=false"])
+    for block, cls in (("evaluate", schema.Evaluate), ("realcheck", schema.Realcheck)):
+        assert OmegaConf.to_container(cfg[block]) == dataclasses.asdict(cls()), block
+    assert dict(evaluation.evaluate) == dict(cfg.evaluate) and evaluation.realcheck.enabled is False
+    check_values(evaluation)
+    assert set(ACTIVATIONS) == set(schema.ACTIVATIONS)
+
+
+def test_the_checks_import_neither_torch_nor_lightning_nor_mlflow() -> None:
+    code = (
+        "import sys, rcnn_se.config, rcnn_se.config.checks, rcnn_se.config.schema, rcnn_se.config.safety; "
+        "print(sorted(m for m in ('torch', 'lightning', 'mlflow') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_bad_overrides_are_refused_before_anything_exists(tmp_path: Path) -> None:
+    """`python train.py <bad override>` as a user runs it: exit status 1, one line on stderr naming the key,
+    no job folder, no MLflow store or run (each took 1.7-2.6 s on a loaded 2-core machine)."""
+    for override, answer in BAD_OVERRIDES.items():
+        cmd, env = train_command(tmp_path, override)
+        start = time.monotonic()
+        done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        seconds = time.monotonic() - start
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 1 and len(lines) == 1, (override, done.stderr)
+        assert lines[0].startswith(f"Error: {answer}"), (override, lines[0])
+        assert not (tmp_path / "outputs").exists() and not (tmp_path / "mlruns").exists(), override
+        print(f"{override}: refused in {seconds:.1f} s")

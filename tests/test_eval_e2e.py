@@ -1,15 +1,20 @@
-"""`python eval.py` and `rcnn-se evaluate` as a user runs them, on a test-only Edinburgh folder of real wav
-files, against a checkpoint trained by a real `train.py` job; and `model=wiener` on the same folder."""
+"""`python eval.py` and `rcnn-se evaluate` on a test-only Edinburgh folder of real wav files, against a
+checkpoint trained by a real `train.py` job; and `model=wiener` on the same folder. The jobs run in this
+process as the entry points call them (helpers.inprocess); `rcnn-se evaluate` and eval.py's one-line
+refusals run as a user runs them, as subprocesses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from helpers.audio import write_pair_corpus
-from helpers.jobs import TINY, evaluate, train
+from helpers.inprocess import evaluate_in_process, train_in_process
+from helpers.jobs import TINY, evaluate
 from helpers.store import client_for, project_runs
+from rcnn_se.errors import UserError
 
 TEST_ONLY = [("p232_001", "cafe", 2.5), ("p232_002", "bus", 17.5), ("p257_001", "office", 7.5)]
 
@@ -17,7 +22,7 @@ TEST_ONLY = [("p232_001", "cafe", 2.5), ("p232_002", "bus", 17.5), ("p257_001", 
 @pytest.mark.slow
 def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
     corpus = write_pair_corpus(tmp_path / "testset_only", "test", TEST_ONLY, sr=16000, seconds=1.2)
-    train(tmp_path, *TINY)
+    train_in_process(tmp_path, *TINY)
     client = client_for(tmp_path)
     (trained,) = project_runs(tmp_path)
     before = dict(trained.data.metrics)
@@ -25,8 +30,7 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
     elsewhere.mkdir()
     data = ["data=voicebank", f"data.root={corpus}"]
 
-    done = evaluate(tmp_path, elsewhere, f"run_id={trained.info.run_id}", *data)
-    assert done.returncode == 0, done.stderr[-3000:]
+    evaluate_in_process(tmp_path, elsewhere, f"run_id={trained.info.run_id}", *data)
     ckpt = Path(trained.data.tags["rcnn_se.output_dir"]) / "checkpoints" / "last.ckpt"
     done = evaluate(tmp_path, elsewhere, f"ckpt_path={ckpt}", *data, console=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -46,6 +50,16 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
         )
     after = client.get_run(trained.info.run_id).data.metrics
     assert after == before, "the training run gets no new metric and no epoch"
+    assert "test: 3 utterances" in done.stdout + done.stderr, "eval ends with a training job's score table"
+
+    other = tmp_path / "other_store"  # train.py's keys, and a store that does not hold the training run
+    unlinked = [f"ckpt_path={ckpt}", *data, f"paths.mlruns_dir={other}", "realcheck.enabled=false"]
+    printed = evaluate_in_process(tmp_path, elsewhere, *unlinked).output
+    assert printed.count("could not link this evaluation to its training run") == 1
+    store = MlflowClient(f"sqlite:///{other / 'mlflow.db'}")
+    (alone,) = store.search_runs([store.get_experiment_by_name("rcnn_se").experiment_id])
+    assert "mlflow.parentRunId" not in alone.data.tags and alone.data.tags["rcnn_se.realcheck"] == "skipped"
+    assert alone.data.metrics["test/n_utterances"] == 3 and "test: 3 utterances" in printed
 
     both = evaluate(tmp_path, elsewhere, f"run_id={trained.info.run_id}", f"ckpt_path={ckpt}", *data)
     assert both.returncode != 0 and "give exactly one of ckpt_path=<file> or run_id=" in both.stderr
@@ -54,7 +68,7 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
         lost.returncode != 0 and f"run {'0' * 32} not found in the MLflow store at sqlite:///" in lost.stderr
     )
 
-    baseline = train(
+    train_in_process(
         tmp_path,
         "model=wiener",
         *data,
@@ -62,9 +76,8 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
         "evaluate.workers=0",
         "callbacks.rich_progress_bar=null",
     )
-    assert baseline.returncode == 0
     (wiener,) = project_runs(tmp_path, "params.`choice.model` = 'wiener'")
     assert wiener.info.status == "FINISHED" and wiener.data.metrics["test/n_utterances"] == 3
     assert wiener.data.params["data.n_train_utterances"] == "0"
-    refused = train(tmp_path, *data, *(o for o in TINY if not o.startswith("data.demo")), check=False)
-    assert refused.returncode != 0 and "has no training split (clean_trainset_28spk_wav" in refused.stderr
+    with pytest.raises(UserError, match=r"has no training split \(clean_trainset_28spk_wav"):
+        train_in_process(tmp_path, *data, *(o for o in TINY if not o.startswith("data.demo")))

@@ -8,10 +8,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rcnn_se"
 
-# The second part of a module's dotted name -> its layer, bottom (0) to top (7).
+# The second part of a module's dotted name (or its second and third, which win) -> its layer, bottom (0)
+# to top (7). The config package spans two: what a valid config is (schema, checks, the `_target_` guard)
+# at the ground, where any layer may consult it; its front, resolvers and job start with the entry points.
 LAYERS = {
     "errors": 0,
     "cpu": 0,
+    "config.schema": 0,
+    "config.checks": 0,
+    "config.safety": 0,
     "data": 1,
     "models": 1,
     "metrics": 1,
@@ -35,7 +40,7 @@ def module_name(path: Path, package: Path) -> str:
 def layer(name: str) -> int | None:
     """The layer of a dotted `rcnn_se...` name; the bare package (its empty `__init__`) is the ground."""
     parts = name.split(".")
-    return 0 if len(parts) == 1 else LAYERS.get(parts[1])
+    return 0 if len(parts) == 1 else LAYERS.get(".".join(parts[1:3]), LAYERS.get(parts[1]))
 
 
 def imported(tree: ast.AST, name: str, is_package: bool) -> list[tuple[str, int]]:

@@ -178,3 +178,17 @@ def test_bad_input_is_one_line_naming_the_file(
 
 def test_errors_are_user_errors() -> None:
     assert issubclass(RecordingError, UserError)
+
+
+@pytest.mark.parametrize("builder", ["make-corpus", "make-demo-corpus", "make-realcheck", "make-realnoise"])
+def test_a_file_in_the_way_is_refused_and_kept(builder: str, tmp_path: Path, capsys) -> None:
+    """Every corpus builder refuses a destination that is a file, in one line naming it, and leaves it as
+    it was (a traceback from `iterdir()` before)."""
+    from rcnn_se.cli import main as cli
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(SystemExit) as refused:
+        cli([builder, "--root", str(taken)])
+    assert refused.value.code == 1 and f"{taken}: exists and is not" in capsys.readouterr().err
+    assert taken.read_text() == "mine"

@@ -19,12 +19,12 @@ from omegaconf import DictConfig, OmegaConf
 from helpers.configs import EXPERIMENTS, composed, sweep_points
 from helpers.jobs import TINY, train
 from helpers.net import unused_port
+from rcnn_se.config.checks import check_values
 from rcnn_se.jobs.resume import GROWABLE, OtherJobError, check_same_job, save_job_config
 from rcnn_se.tracking.runs_cli import main as runs_main
 from rcnn_se.tracking.status import OWNER_TAG, owner, owner_alive
 from rcnn_se.tracking.store import TrackingUnavailable, check_server
 from rcnn_se.training.checkpoints import readable_checkpoint
-from rcnn_se.training.validate import check_values
 
 
 def split(cfg: DictConfig) -> tuple[DictConfig, dict]:
@@ -205,8 +205,8 @@ def test_config_errors_become_one_line_and_bugs_keep_their_traceback(monkeypatch
 
     from rcnn_se.errors import OneLineError, one_line_errors
 
-    network = {"_target_": "rcnn_se.models.spectral_cnn.SpectralCNN", "n_layers": 1}
-    with pytest.raises(OneLineError, match=r"^Error: model.n_layers=1: need at least 2"), one_line_errors():
+    network = {"_target_": "rcnn_se.models.baselines.Baseline", "name": "nosuch"}
+    with pytest.raises(OneLineError, match=r"^Error: baseline 'nosuch' unknown"), one_line_errors():
         instantiate(network)
     with pytest.raises(RuntimeError, match="a bug"), one_line_errors():
         raise RuntimeError("a bug keeps its traceback")

@@ -19,11 +19,11 @@ from hydra.utils import instantiate
 from helpers.audio import speechlike
 from helpers.configs import CONF, composed
 from helpers.jobs import ROOT
+from rcnn_se.config.safety import UnsafeTargetError, check_command_line, check_config_targets, targets
 from rcnn_se.data.audio import write_wav
 from rcnn_se.deploy.enhance import main as enhance_main
 from rcnn_se.errors import ConfigError
 from rcnn_se.training.checkpoints import CheckpointError, load_checkpoint
-from rcnn_se.training.safety import UnsafeTargetError, check_command_line, check_config_targets, targets
 from rcnn_se.training.system import EnhancementSystem
 
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
@@ -175,7 +175,7 @@ def test_train_refuses_foreign_target_override_and_runs_nothing(tmp_path: Path, 
 # each dangerous function below, reached from each allowed package (all real paths of the installed packages).
 VIA = {
     "os.open": {
-        "rcnn_se": "rcnn_se.training.safety.os.open",
+        "rcnn_se": "rcnn_se.config.safety.os.open",
         "torch.nn": "torch.nn.parallel.distributed.os.open",
         "torch.optim": "torch.optim.optimizer.torch.os.open",
         "lightning": "lightning.pytorch.callbacks.model_checkpoint.os.open",
@@ -193,7 +193,7 @@ VIA = {
         "lightning": "lightning.pytorch.callbacks.model_checkpoint.torch.hub.load",
     },
     "builtins.exec": {
-        "rcnn_se": "rcnn_se.training.safety.inspect.builtins.exec",
+        "rcnn_se": "rcnn_se.config.safety.inspect.builtins.exec",
         "torch.nn": "torch.nn.modules.module.torch.builtins.exec",
         "torch.optim": "torch.optim.optimizer.torch.builtins.exec",
         "lightning": "lightning.pytorch.callbacks.model_checkpoint.torch.builtins.exec",
@@ -323,7 +323,7 @@ def test_measured_bypasses_are_refused(tmp_path: Path) -> None:
         "{_target_:torch.nn.modules.module.torch.hub.load,"
         f"repo_or_dir:{armed.hub},model:evil,source:local,trust_repo:true}}"
     )
-    truncate = f"{{_target_:rcnn_se.training.safety.os.open,path:{armed.victim},flags:513}}"
+    truncate = f"{{_target_:rcnn_se.config.safety.os.open,path:{armed.victim},flags:513}}"
     overwrite = f"{{_target_:torch.nn.modules.module.torch.save,obj:x,f:{armed.victim}}}"
     for value, what in [(hub, "torch.hub.load"), (truncate, "os.open"), (overwrite, "torch.save")]:
         with pytest.raises(
@@ -388,7 +388,7 @@ def test_script_refuses_the_os_open_bypass_in_one_line_and_truncates_nothing(
         [
             sys.executable,
             str(ROOT / script),
-            f"+hydra.callbacks.evil={{_target_:rcnn_se.training.safety.os.open,path:{victim},flags:513}}",
+            f"+hydra.callbacks.evil={{_target_:rcnn_se.config.safety.os.open,path:{victim},flags:513}}",
         ],
         cwd=tmp_path,
         env={**os.environ, "RCNN_SE_ROOT": str(tmp_path)},
@@ -399,7 +399,7 @@ def test_script_refuses_the_os_open_bypass_in_one_line_and_truncates_nothing(
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(
-        "Error: hydra.callbacks.evil._target_='rcnn_se.training.safety.os.open': refused, "
+        "Error: hydra.callbacks.evil._target_='rcnn_se.config.safety.os.open': refused, "
         "resolves to os.open, defined in posix, outside the allowed modules"
     ), lines[0]
     assert time.monotonic() - start < 30

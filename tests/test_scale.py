@@ -1,5 +1,6 @@
 """Growing past one process: parallel sweeps on the SQLite store, DDP with one run per job, resume
-after a kill."""
+after a kill. The launchers and the kill need processes of their own; the relaunches after a kill that
+check what a job does with its folder run in this process (helpers.inprocess)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.inprocess import train_in_process
 from helpers.jobs import TESTS, TINY, tiny_except, train
 from helpers.store import client_for, job_runs
+from rcnn_se.jobs.resume import OtherJobError
 
 
 @pytest.mark.slow
@@ -60,8 +63,8 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()} == saved
     assert client_for(tmp_path).get_run(run_id).data.params["model.skip"] == "True"
 
-    resumed = train(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)  # a limit may grow
-    assert "resuming MLflow run" in resumed.stderr + resumed.stdout
+    resumed = train_in_process(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)  # a limit may grow
+    assert "resuming MLflow run" in resumed.output
     (run,) = job_runs(tmp_path)
     assert run.info.run_id == run_id and run.info.status == "FINISHED"
     client = client_for(tmp_path)
@@ -69,13 +72,13 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     assert {0.0, 1.0, 2.0, 3.0} <= epochs
     assert "test/pesq_wb" in run.data.metrics
 
-    again = train(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)
-    assert "nothing to do" in again.stderr + again.stdout
+    again = train_in_process(tmp_path, *args, "trainer.max_epochs=4", pythonpath=TESTS)
+    assert "nothing to do" in again.output
     saved = {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()}
     for change, said in [("seed=7", "another job"), ("trainer.max_epochs=5", "a finished job")]:
-        refused = train(tmp_path, *args, change, check=False, pythonpath=TESTS)  # not trained further
-        assert refused.returncode != 0 and f"holds {said} with other settings" in refused.stderr
-        assert "nothing to do" not in refused.stderr + refused.stdout
+        with pytest.raises(OtherJobError, match=f"holds {said} with other settings") as refused:
+            train_in_process(tmp_path, *args, change, pythonpath=TESTS)  # not trained further
+        assert "nothing to do" not in refused.value.job_output
     assert {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()} == saved
     assert len(job_runs(tmp_path)) == 1
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.inprocess import train_in_process
 from helpers.jobs import TESTS, TINY, tiny_except, train
 from helpers.net import unused_port
 from helpers.store import job_runs, project_runs
@@ -42,7 +43,7 @@ def test_ctrl_c_and_sigterm_are_killed_and_a_truncated_last_checkpoint_is_resume
     (run,) = job_runs(tmp_path)
     assert terminated.returncode != 0 and run.info.status == "KILLED"
 
-    train(tmp_path, *args, pythonpath=TESTS)
+    train_in_process(tmp_path, *args, pythonpath=TESTS)  # the relaunch that ends it, in this process
     (run,) = job_runs(tmp_path)
     assert run.info.status == "FINISHED"
     assert run.info.run_id == json.loads((out / "mlflow_run.json").read_text())["run_id"]
@@ -74,8 +75,10 @@ def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
     runs = tmp_path / "outputs" / "train" / "runs"
     assert not runs.exists() or not any(runs.iterdir()), "a refused config or server leaves no job folder"
 
-    loader = train(tmp_path, "snr=7", *TINY, check=False)
+    loader = train(tmp_path, "data.val_speakers=5", *TINY, check=False)
     assert loader.returncode != 0 and "Traceback" not in loader.stderr
-    assert "Error: snr=7 matches no utterance" in loader.stderr
+    assert "Error: data.val_speakers=5 but the training set has 3 speakers" in loader.stderr
+    sweeps = tmp_path / "outputs" / "train" / "multiruns"
+    assert not sweeps.exists(), "a single job that fails must not claim a sweep folder"
     full = train(tmp_path, "dropout=abc", *TINY, check=False, env={"HYDRA_FULL_ERROR": "1"})
     assert "Traceback" in full.stderr and "ConfigError: dropout='abc'" in full.stderr

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.inprocess import process_kept
+from rcnn_se.config.checks import check_optimized_metric
 from rcnn_se.data.audio import write_wav
+from rcnn_se.deploy.enhance import main as enhance_main
 from rcnn_se.tracking import mlflow_runs
 from rcnn_se.tracking.store import StoreError, default_tracking_uri, get_run, open_store, project_root
-from rcnn_se.training.validate import check_optimized_metric
 
 BIN = Path(sys.executable).parent / "rcnn-se"
 
@@ -56,25 +58,35 @@ def test_enhance_run_id_from_another_folder(checkpoint: Path, tmp_path: Path) ->
     write_wav(elsewhere / "x.wav", 0.1 * rng.standard_normal(8000), 16000)
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "rcnn_se.cli"]
     env = {k: v for k, v in os.environ.items() if k not in ("RCNN_SE_TRACKING_URI", "RCNN_SE_ROOT")}
-
-    def enhance(run_id: str, **extra: str) -> subprocess.CompletedProcess:
-        args = [*cmd, "enhance", "x.wav", "-o", "out", "--run-id", run_id]
-        return subprocess.run(
-            args, cwd=elsewhere, env=env | extra, capture_output=True, text=True, timeout=300
-        )
-
-    found = enhance(run, RCNN_SE_TRACKING_URI=uri)
+    args = ["x.wav", "-o", "out", "--run-id"]
+    found = subprocess.run(  # the console script, as a user runs it from another folder
+        [*cmd, "enhance", *args, run], cwd=elsewhere, env=env | {"RCNN_SE_TRACKING_URI": uri},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert found.returncode == 0, found.stderr
     assert (elsewhere / "out" / "x_enhanced.wav").is_file()
-    found = enhance(run, RCNN_SE_ROOT=str(tmp_path / "project"))  # the project's own store by default
-    assert found.returncode == 0, found.stderr
-    lost = enhance(run, RCNN_SE_ROOT=str(tmp_path / "empty_project"))
+
+    def enhance(run_id: str, **extra: str) -> tuple[int, str]:
+        """`rcnn-se enhance` from `elsewhere` in this process: its exit status and what it said."""
+        with process_kept():
+            for name in ("RCNN_SE_TRACKING_URI", "RCNN_SE_ROOT"):
+                os.environ.pop(name, None)
+            os.environ.update(extra)
+            os.chdir(elsewhere)
+            try:
+                return enhance_main([*args, run_id]), ""
+            except SystemExit as exc:  # a message is exit status 1, as Python prints it
+                return (1, str(exc.code)) if isinstance(exc.code, str) else (exc.code or 0, "")
+
+    status, said = enhance(run, RCNN_SE_ROOT=str(tmp_path / "project"))  # the project's own store by default
+    assert status == 0, said
+    status, said = enhance(run, RCNN_SE_ROOT=str(tmp_path / "empty_project"))
     looked = f"sqlite:///{tmp_path / 'empty_project' / 'mlruns' / 'mlflow.db'}"
-    assert lost.returncode == 1 and f"no MLflow store at {looked}" in lost.stderr
+    assert status == 1 and f"no MLflow store at {looked}" in said
     assert not (elsewhere / "mlruns").exists() and not (tmp_path / "empty_project").exists()
-    unknown = enhance("f" * 32, RCNN_SE_TRACKING_URI=uri)
-    assert unknown.returncode == 1
-    assert f"run {'f' * 32} not found in the MLflow store at {uri}" in unknown.stderr
+    status, said = enhance("f" * 32, RCNN_SE_TRACKING_URI=uri)
+    assert status == 1
+    assert f"run {'f' * 32} not found in the MLflow store at {uri}" in said
 
 
 def test_optimized_metric_must_be_validation() -> None:

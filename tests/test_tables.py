@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.inprocess import process_kept
+from helpers.jobs import TINY, train
 from helpers.store import logged_params, project_runs
+from rcnn_se.cli import main as cli_main
 from rcnn_se.reporting import tables
 from rcnn_se.reporting.run_groups import RunRecord, mean_ci
 from rcnn_se.reporting.tables import TablesError, build, group_runs
@@ -317,8 +318,6 @@ def test_cli_errors_are_messages_not_tracebacks(store: dict, tmp_path: Path, cap
 @pytest.mark.slow
 def test_paper_table1_sweep_then_paper_tables(tmp_path: Path) -> None:
 
-    from test_train_e2e import TINY, train
-
     train(tmp_path, "-m", "experiment=paper_table1", *TINY)
     runs = project_runs(tmp_path)
     (sweep,) = [r.info.run_id for r in runs if r.data.tags.get("rcnn_se.kind") == "sweep"]
@@ -326,12 +325,10 @@ def test_paper_table1_sweep_then_paper_tables(tmp_path: Path) -> None:
     assert {r.data.tags.get("rcnn_se.experiment") for r in runs if r.info.run_id in jobs} == {"paper_table1"}
 
     out = tmp_path / "paper"
-    cmd = [sys.executable, "-m", "rcnn_se.cli", "paper-tables", "--sweep", sweep, "--out", str(out)]
-    proc = subprocess.run(
-        cmd, cwd=tmp_path, env={**os.environ, "RCNN_SE_ROOT": str(tmp_path)}, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    with process_kept():  # `rcnn-se paper-tables` from the project folder, in this process
+        os.environ["RCNN_SE_ROOT"] = str(tmp_path)
+        os.chdir(tmp_path)
+        assert cli_main(["paper-tables", "--sweep", sweep, "--out", str(out)]) == 0
     assert used_ids(out) == jobs
     with (out / "table1.csv").open() as fh:
         rows = list(csv.DictReader(fh))

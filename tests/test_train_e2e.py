@@ -1,5 +1,7 @@
-"""End to end, as a user runs it: `python train.py` as a subprocess, a real Hydra multirun, a real SQLite
-MLflow store in a temporary folder, read back through MLflow's own client."""
+"""End to end, as a user runs it: a real Hydra multirun of `python train.py` as a subprocess, single jobs
+in this process as train.py calls them (helpers.inprocess; the command line's own answers, bad overrides,
+stay subprocesses), a real SQLite MLflow store in a temporary folder, read back through MLflow's own
+client."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.jobs import TINY, evaluate, train
+from helpers.inprocess import evaluate_in_process, train_in_process
+from helpers.jobs import TINY, train
 from helpers.store import client_for, project_runs
 from rcnn_se.data import debian_audio
+from rcnn_se.errors import ConfigError
 from rcnn_se.evaluation.test_scores import read_rows
 
 REAL_NOISE = debian_audio.available()  # CI installs tuxpaint-stamps-default; elsewhere the set is skipped
@@ -63,9 +67,9 @@ def test_multirun_logs_one_nested_run_per_job(headline_sweep: tuple[Path, str], 
 
 @pytest.mark.slow
 def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
-    proc = train(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
+    job = train_in_process(tmp_path, "model=wiener", *[o for o in TINY if not o.startswith("model.")])
     (run,) = project_runs(tmp_path)
-    printed = proc.stdout + proc.stderr  # the job ends with its scores and its run id
+    printed = job.output  # the job ends with its scores and its run id
     assert "test: 4 utterances" in printed and "realcheck: 4 utterances" in printed
     assert f"MLflow run {run.info.run_id}" in printed.split("test: 4 utterances")[-1]
     assert run.data.params["choice.model"] == "wiener" and run.data.metrics["model/parameters"] == 0
@@ -79,11 +83,12 @@ def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_failing_job_in_sweep_is_failed_and_does_not_stop_the_others(tmp_path: Path) -> None:
-    proc = train(tmp_path, "-m", "snr=7,all", *TINY, check=False)
-    assert proc.returncode != 0 and "snr=7 matches no utterance" in proc.stderr
+    proc = train(tmp_path, "-m", "data.val_speakers=5,auto", *TINY, check=False)
+    assert proc.returncode != 0 and "data.val_speakers=5 but the training set has 3 speakers" in proc.stderr
     runs = project_runs(tmp_path)
-    by_kind = {(r.data.tags["rcnn_se.kind"], r.data.params.get("snr")): r.info.status for r in runs}
-    assert by_kind == {("sweep", None): "FAILED", ("job", "7"): "FAILED", ("job", "all"): "FINISHED"}
+    key = "data.val_speakers"
+    by_kind = {(r.data.tags["rcnn_se.kind"], r.data.params.get(key)): r.info.status for r in runs}
+    assert by_kind == {("sweep", None): "FAILED", ("job", "5"): "FAILED", ("job", "auto"): "FINISHED"}
 
 
 @pytest.mark.slow
@@ -91,10 +96,11 @@ def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
     """`logger=csv`: losses, validation and test scores in a CSV folder of the job's own, the job saying
     where; no MLflow store anywhere; a relaunch into the folder finds the job finished; eval.py scores its
     checkpoint into a CSV folder too, and refuses a run id, which only MLflow can resolve."""
-    proc = train(tmp_path, "logger=csv", *TINY)
+    trained = train_in_process(tmp_path, "logger=csv", *TINY)
     (job,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    assert job == trained.out_dir
     folder = job / "csv" / "version_0"
-    printed = proc.stdout + proc.stderr
+    printed = trained.output
     assert "test: 4 utterances" in printed and f"CSVLogger logs in {folder}" in printed
     assert "MLflow run" not in printed
     rows = list(csv.DictReader((folder / "metrics.csv").open()))
@@ -115,14 +121,13 @@ def test_csv_logger_trains_and_scores_without_mlflow(tmp_path: Path) -> None:
     ).is_file()
     assert not (tmp_path / "mlruns").exists() and not list(tmp_path.rglob("mlflow*"))
 
-    again = train(tmp_path, "logger=csv", *TINY, f"hydra.run.dir={job}")
-    assert "nothing to do" in again.stdout + again.stderr and not (job / "csv" / "version_1").exists()
+    again = train_in_process(tmp_path, "logger=csv", *TINY, f"hydra.run.dir={job}")
+    assert "nothing to do" in again.output and not (job / "csv" / "version_1").exists()
 
-    demo = [o for o in TINY if o.startswith("data.")]  # eval.py scores the same demo test split
-    linked = evaluate(tmp_path, tmp_path, "logger=csv", "run_id=0123abc", *demo)
-    assert linked.returncode != 0 and "run_id=0123abc: needs logger=mlflow" in linked.stderr
-    scored = evaluate(tmp_path, tmp_path, "logger=csv", f"ckpt_path={job}/checkpoints/last.ckpt", *demo)
-    assert scored.returncode == 0, scored.stderr[-3000:]
+    demo = [o for o in TINY if o.startswith(("data.", "evaluate.max"))]  # eval.py scores the same demo sets
+    with pytest.raises(ConfigError, match="run_id=0123abc: needs logger=mlflow"):
+        evaluate_in_process(tmp_path, tmp_path, "logger=csv", "run_id=0123abc", *demo)
+    evaluate_in_process(tmp_path, tmp_path, "logger=csv", f"ckpt_path={job}/checkpoints/last.ckpt", *demo)
     (evaluation,) = [d for d in (tmp_path / "outputs" / "eval" / "runs").iterdir() if (d / "csv").is_dir()]
     assert "test/pesq_wb" in (evaluation / "csv" / "version_0" / "metrics.csv").read_text()
     assert json.loads((evaluation / "job_status.json").read_text())["status"] == "FINISHED"

@@ -1,5 +1,5 @@
 """`rcnn-se evaluate`: eval.py's Hydra app (rcnn_se.jobs.eval_job) from any folder. An entry point, so it sits
-at the top beside cli.py and config.py, whose resolvers it registers."""
+at the top beside cli.py and the config package, whose resolvers it registers."""
 
 from __future__ import annotations
 
@@ -20,14 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     import hydra
 
     from rcnn_se.config import multirun_flag_first, register_resolvers
+    from rcnn_se.config.checks import check_config
+    from rcnn_se.config.early import check_first
+    from rcnn_se.config.safety import check_command_line
     from rcnn_se.errors import one_line_errors
-    from rcnn_se.training.safety import check_command_line
+    from rcnn_se.jobs.eval_job import check_request
 
     os.environ.setdefault("RCNN_SE_ROOT", str(CHECKOUT))
     register_resolvers()
 
     def app(cfg: DictConfig) -> float | None:
-        with one_line_errors():
+        with one_line_errors():  # answered before torch and MLflow load, as eval.py does
+            check_first(cfg, [check_request, check_config])
             from rcnn_se.jobs.eval_job import evaluate_checkpoint
 
             return evaluate_checkpoint(cfg)

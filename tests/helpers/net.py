@@ -29,7 +29,7 @@ def mlflow_server(database: Path, artifacts: Path) -> Iterator[str]:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # its uvicorn and job runners took over 90 s on a loaded 2-core VM
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
@@ -37,7 +37,9 @@ def mlflow_server(database: Path, artifacts: Path) -> Iterator[str]:
                         break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server did not start: {proc.stderr.read()[-3000:]}") from None
+                    proc.terminate()  # else reading its stderr would wait for a live server forever
+                    _, err = proc.communicate(timeout=30)
+                    raise RuntimeError(f"mlflow server did not start: {err[-3000:]}") from None
                 time.sleep(0.5)
         yield url
     finally:

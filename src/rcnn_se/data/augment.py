@@ -21,8 +21,6 @@ def random_response(
 ) -> torch.Tensor:
     """[n_items, 1, n_bins, 1] gains: uniform dB offsets in [-max_db, max_db] at `ANCHORS` octave-spaced
     bins, interpolated linearly in log frequency between them and flat below the first."""
-    if max_db < 0:
-        raise ValueError(f"max_db={max_db}: must be >= 0")
     db = (torch.rand(n_items, ANCHORS, generator=generator) * 2 - 1) * max_db
     octave = torch.log2(torch.arange(n_bins, dtype=torch.float32).clamp_min(1.0) / (n_bins - 1))
     position = (octave + ANCHORS - 1).clamp(0.0, ANCHORS - 1)  # 0 at the first anchor, ANCHORS-1 at Nyquist

@@ -7,9 +7,12 @@ test on the demo corpus exercises the code path a real run takes.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import soundfile as sf
 
 from rcnn_se.errors import UserError
 
@@ -18,6 +21,10 @@ SPLITS: dict[str, tuple[str, str, str]] = {
     "train": ("clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", "log_trainset_28spk.txt"),
     "test": ("clean_testset_wav", "noisy_testset_wav", "log_testset.txt"),
 }
+
+
+TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)  # the real corpus's training conditions, which the demo corpus copies
+TEST_SNRS = (17.5, 12.5, 7.5, 2.5)  # its test conditions: between the training ones, never equal to one
 
 
 class CorpusError(UserError):
@@ -72,6 +79,12 @@ def has_split(root: str | Path, split: str) -> bool:
     return any((Path(root) / name).exists() for name in SPLITS[split])
 
 
+def foreign(root: Path, manifest: str) -> bool:
+    """True when `root` holds something a corpus builder did not make (a file, or a folder with files but
+    without the builder's `manifest`): builders replace only what they made, and refuse this."""
+    return root.is_file() or (root.is_dir() and any(root.iterdir()) and not (root / manifest).is_file())
+
+
 def scan_split(root: str | Path, split: str) -> list[Utterance]:
     """List the split's utterances, checking that clean, noisy and log agree one to one."""
     if split not in SPLITS:
@@ -122,11 +135,7 @@ def split_by_speakers(
     speakers from the end of the sorted speaker list (deterministic, no seed); a list names them.
     """
     speakers = sorted({u.speaker for u in utterances})
-    if isinstance(val_speakers, str):
-        if val_speakers != "auto":
-            raise CorpusError(
-                f"data.val_speakers={val_speakers!r}: expected auto, a count or a list of speakers"
-            )
+    if val_speakers == "auto":
         held = set(derive_val_speakers(speakers))
     elif isinstance(val_speakers, int):
         if not 0 <= val_speakers < len(speakers):
@@ -148,19 +157,34 @@ def split_by_speakers(
 
 
 def select_snr(utterances: Iterable[Utterance], snr: str | float | int) -> list[Utterance]:
-    """Keep one SNR condition ('all' keeps everything); an SNR that matches nothing is an error."""
+    """Keep one SNR condition ('all' keeps everything); an SNR that matches nothing in this corpus is an
+    error (answered before a job starts by `check_snr_condition`, and here for callers that skip it)."""
     utterances = list(utterances)
-    if str(snr).lower() == "all":
+    if snr == "all":
         return utterances
-    try:
-        target = float(snr)
-    except ValueError:
-        raise CorpusError(f"snr={snr!r}: expected 'all' or a number") from None
-    kept = [u for u in utterances if abs(u.snr - target) < 1e-6]
+    kept = [u for u in utterances if abs(u.snr - float(snr)) < 1e-6]
     if not kept:
         available = sorted({u.snr for u in utterances})
         raise CorpusError(f"snr={snr!r} matches no utterance; the corpus has SNRs {available}")
     return kept
+
+
+def check_snr_condition(root: str | Path, snr: str | float, demo: bool) -> None:
+    """Refuse a training SNR condition (`snr=7`) the corpus has no utterance for, before a job starts: the
+    labels come from the training log (a text file, read in milliseconds), or, for a demo corpus not yet
+    generated, from the design it will be generated with. Nothing is checked where neither is known yet."""
+    if snr == "all":
+        return
+    log = Path(root) / SPLITS["train"][2]
+    if log.is_file():
+        available = sorted({label for _, label in parse_log(log).values()})
+    elif demo:
+        available = sorted(TRAIN_SNRS)
+    else:
+        return
+    if not any(abs(label - float(snr)) < 1e-6 for label in available):
+        shown = ", ".join(f"{label:g}" for label in available)
+        raise CorpusError(f"snr={snr!r}: expected all or one of the corpus's training SNRs ({shown}); {root}")
 
 
 def fingerprint(utterances: Iterable[Utterance]) -> str:
@@ -172,3 +196,44 @@ def fingerprint(utterances: Iterable[Utterance]) -> str:
             digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|".encode())
         digest.update(f"{u.uid}|{u.noise}|{u.snr}\n".encode())
     return digest.hexdigest()[:16]
+
+
+SHOWN_ODD_FILES = 5
+
+
+@dataclass(frozen=True)
+class RateCensus:
+    """The sample rates of a split's pairs, read from their clean files (the feature cache refuses a pair
+    whose two files disagree). Every rate is resampled to the STFT's, so a file at another rate than the
+    rest trains and scores, but it is worth a warning: an 8 kHz pair in a 48 kHz corpus has nothing above
+    4 kHz, and is most likely a file copied in from elsewhere."""
+
+    split: str
+    n_pairs: int
+    usual: int  # the rate most of the split's pairs have
+    odd: tuple[tuple[Path, int], ...]  # the clean file of each pair at another rate, and that rate
+
+    @property
+    def rates(self) -> set[int]:
+        return {self.usual, *(rate for _, rate in self.odd)}
+
+    def warning(self, model_rate: int) -> str | None:
+        """One line naming the odd pairs (the first few) and their rates; None when every pair agrees."""
+        if not self.odd:
+            return None
+        shown = ", ".join(f"{path} ({rate} Hz)" for path, rate in self.odd[:SHOWN_ODD_FILES])
+        more = f" and {len(self.odd) - SHOWN_ODD_FILES} more" if len(self.odd) > SHOWN_ODD_FILES else ""
+        lowest = min(self.rates)
+        return (
+            f"{self.split} split: {len(self.odd)} of {self.n_pairs} pairs are not at the split's "
+            f"{self.usual} Hz: {shown}{more}; all are resampled to {model_rate} Hz, but files at {lowest} Hz "
+            f"hold nothing above {lowest // 2} Hz (data.source_sample_rate={self.usual} refuses them)"
+        )
+
+
+def rate_census(utterances: Sequence[Utterance], split: str) -> RateCensus:
+    """Read each pair's rate from its clean file's header (no samples are decoded)."""
+    rates = [(u.clean_path, sf.info(str(u.clean_path)).samplerate) for u in utterances]
+    usual = Counter(rate for _, rate in rates).most_common(1)[0][0] if rates else 0
+    odd = tuple((path, rate) for path, rate in rates if rate != usual)
+    return RateCensus(split, len(rates), usual, odd)

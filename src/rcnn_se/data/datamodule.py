@@ -4,21 +4,23 @@ Training data are stratified by SNR condition (`snr=0|5|10|15|all`); validation 
 speakers; the test split is always complete so every run is scored on the same utterances. A corpus with
 only the test split (as the test set is often shared on its own) serves baselines and checkpoint scoring;
 asking it for training data is an error that says so. Sample rates are read from the files, and audio is
-resampled to the STFT's rate only where it differs, so 16 kHz and 48 kHz copies of a corpus both work.
+resampled to the STFT's rate only where it differs, so 16 kHz and 48 kHz copies of a corpus both work; a
+pair at another rate than the rest of its split is named in a warning and counted in the run's params
+(`data.n_odd_rate_pairs`), and a pair whose two files disagree is refused (rcnn_se.data.cache).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-import numpy as np
-import soundfile as sf
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from rcnn_se.config.schema import SYSTEM
 from rcnn_se.data.augment import equalize
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import (
@@ -26,53 +28,24 @@ from rcnn_se.data.corpus import (
     CorpusError,
     Utterance,
     has_split,
+    rate_census,
     scan_split,
     select_snr,
     split_by_speakers,
 )
 from rcnn_se.data.features import StftConfig
-from rcnn_se.errors import ConfigError
+from rcnn_se.data.remix import RemixDataset
+from rcnn_se.data.segments import SegmentDataset
 
-
-class SegmentDataset(Dataset):
-    """(noisy, clean, valid frames) with magnitude segments [1, F, L] tiling each utterance; the last tile
-    is zero-padded, and `valid frames` tells the loss how much of it is real."""
-
-    def __init__(self, cache: FeatureCache, indices: Sequence[int], segment_frames: int) -> None:
-        if segment_frames < 1:
-            raise ConfigError(f"data.segment_frames={segment_frames}: must be >= 1")
-        self.cache, self.segment_frames = cache, segment_frames
-        self.tiles = [
-            (i, start)
-            for i in indices
-            for start in range(0, max(cache.items[i].n_frames - segment_frames // 2, 1), segment_frames)
-        ]
-
-    def __len__(self) -> int:
-        return len(self.tiles)
-
-    def _segment(self, index: int, which: str, start: int) -> torch.Tensor:
-        mag = self.cache.magnitude(index, which, start, start + self.segment_frames)
-        if mag.shape[1] < self.segment_frames:
-            mag = np.pad(mag, ((0, 0), (0, self.segment_frames - mag.shape[1])))
-        return torch.from_numpy(mag).unsqueeze(0)
-
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index, start = self.tiles[k]
-        valid = min(self.segment_frames, self.cache.items[index].n_frames - start)
-        return (
-            self._segment(index, "noisy", start),
-            self._segment(index, "clean", start),
-            torch.tensor(valid, dtype=torch.long),
-        )
+log = logging.getLogger(__name__)
 
 
 class EdinburghDataModule(L.LightningDataModule):
     def __init__(
         self,
-        root: str | None,
+        root: str,
         cache_dir: str,
-        snr: str | float = "all",
+        snr: str | float = SYSTEM.snr,
         val_speakers: int | str | list[str] = "auto",
         segment_frames: int = 64,
         batch_size: int = 16,
@@ -81,24 +54,23 @@ class EdinburghDataModule(L.LightningDataModule):
         stft: dict | None = None,
         demo: dict | None = None,
         eq_augment_db: float = 0.0,
+        remix: bool = False,
     ) -> None:
         """`eq_augment_db` > 0 passes every training pair through a random smooth frequency response of up to
-        that many dB per band (rcnn_se.data.augment); validation and test data are never changed."""
+        that many dB per band (rcnn_se.data.augment); `remix` gives every training segment a new noise stretch
+        and SNR each time it is drawn (rcnn_se.data.remix). Validation and test data are never changed."""
         super().__init__()
-        if not root:
-            raise ConfigError("data.root is not set: point it at the corpus (data.root=/data/DS_10283_2791)")
         self.root, self.cache_dir = Path(root), Path(cache_dir)
         self.snr, self.val_speakers = snr, val_speakers
         self.segment_frames, self.batch_size, self.num_workers = segment_frames, batch_size, num_workers
         self.source_sample_rate = source_sample_rate
         self.stft = StftConfig(**(stft or {}))
         self.demo = demo
-        if eq_augment_db < 0:
-            raise ConfigError(f"data.eq_augment_db={eq_augment_db}: must be >= 0 (0 = off)")
-        self.eq_augment_db = eq_augment_db
+        self.eq_augment_db, self.remix = eq_augment_db, remix
         self.train_cache: FeatureCache | None = None
         self.test_cache: FeatureCache | None = None
-        self.file_rates: list[int] = []  # as read from the files (first of each split), for the run's params
+        self.file_rates: list[int] = []  # every rate the splits' files have, for the run's params
+        self.n_odd_rate_pairs = 0  # pairs at another rate than the rest of their split (RateCensus)
 
     def prepare_data(self) -> None:
         """Generate the demo corpus if this is the demo data config and it is missing; then build caches."""
@@ -118,7 +90,7 @@ class EdinburghDataModule(L.LightningDataModule):
         self._ensure_demo()
         test = scan_split(self.root, "test")
         self.test_cache = self._cache(test)
-        self.file_rates = sorted({sf.info(str(test[0].clean_path)).samplerate})
+        self._count_rates({"test": test})
         return self.test_cache
 
     @property
@@ -130,16 +102,27 @@ class EdinburghDataModule(L.LightningDataModule):
             test = scan_split(self.root, "test")
             self.test_cache = self._cache(test)
             self.train_indices, self.val_indices = [], []
-            self.file_rates = sorted({sf.info(str(test[0].clean_path)).samplerate})
+            splits = {"test": test}
             if self.has_train:
-                train_all = scan_split(self.root, "train")
-                self.train_cache = self._cache(train_all)  # checks every file before the line below reads one
-                self.file_rates = sorted({*self.file_rates, sf.info(str(train_all[0].clean_path)).samplerate})
+                splits["train"] = train_all = scan_split(self.root, "train")
+                self.train_cache = self._cache(train_all)  # checks every file before the census reads one
                 train, val = split_by_speakers(train_all, self.val_speakers)
                 train = select_snr(train, self.snr)
                 val = select_snr(val, self.snr) if val else []
                 self.train_indices = [self.train_cache.by_uid[u.uid] for u in train]
                 self.val_indices = [self.train_cache.by_uid[u.uid] for u in val]
+            self._count_rates(splits)
+
+    def _count_rates(self, splits: dict[str, list[Utterance]]) -> None:
+        """Every split's sample rates for the run's params, and a warning naming the pairs at another rate
+        than the rest of their split: resampled like every file, but not to be trained on unnoticed."""
+        censuses = [rate_census(utterances, split) for split, utterances in splits.items()]
+        self.file_rates = sorted(set().union(*(census.rates for census in censuses)))
+        self.n_odd_rate_pairs = sum(len(census.odd) for census in censuses)
+        for census in censuses:
+            warning = census.warning(self.stft.sample_rate)
+            if warning:
+                log.warning("data.root=%s: %s", self.root, warning)
 
     def _cache(self, utterances: list[Utterance]) -> FeatureCache:
         return build_cache(utterances, self.stft, self.cache_dir, source_sample_rate=self.source_sample_rate)
@@ -154,11 +137,10 @@ class EdinburghDataModule(L.LightningDataModule):
         4 on a GPU, where the step is fast and a batch must be ready on time."""
         if self.num_workers == "auto":
             return min(4, os.cpu_count() or 1) if self._on_gpu() else 0
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ConfigError(f"data.num_workers={self.num_workers!r}: expected 'auto' or an integer >= 0")
         return self.num_workers
 
-    def _loader(self, indices: Sequence[int], shuffle: bool) -> DataLoader:
+    def _loader(self, indices: Sequence[int], training: bool) -> DataLoader:
+        """Training batches shuffled and, with `remix`, remixed (rcnn_se.data.remix); validation never."""
         assert self.test_cache is not None, "call setup() first"
         if self.train_cache is None:
             raise CorpusError(
@@ -167,9 +149,11 @@ class EdinburghDataModule(L.LightningDataModule):
             )
         workers = self._workers()
         return DataLoader(
-            SegmentDataset(self.train_cache, indices, self.segment_frames),
+            (RemixDataset if self.remix and training else SegmentDataset)(
+                self.train_cache, indices, self.segment_frames
+            ),
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=training,
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self._on_gpu(),  # page-locked batches copy to the GPU asynchronously
@@ -187,10 +171,10 @@ class EdinburghDataModule(L.LightningDataModule):
         return batch
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_indices, shuffle=True)
+        return self._loader(self.train_indices, training=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        return self._loader(self.val_indices, shuffle=False) if self.val_indices else []
+        return self._loader(self.val_indices, training=False) if self.val_indices else []
 
     @property
     def summary(self) -> dict[str, int | str | float]:
@@ -208,4 +192,5 @@ class EdinburghDataModule(L.LightningDataModule):
             "data.train_cache": str(train.folder) if train else "none (test-only corpus)",
             "data.val_speaker_ids": " ".join(val_speakers) or "none",
             "data.file_sample_rate": " ".join(str(r) for r in self.file_rates),
+            "data.n_odd_rate_pairs": self.n_odd_rate_pairs,
         }

@@ -21,7 +21,6 @@ from pathlib import Path
 
 TUXPAINT = Path("/usr/share/tuxpaint/stamps")
 KLETTRES = Path("/usr/share/klettres")
-VOICES = ("synthetic", "debian", "mixed")  # a demo corpus's training talkers (rcnn_se.data.demo_real)
 PACKAGES = ("tuxpaint-stamps-default", "klettres-data")
 # Description sets with at least 5 minutes of speech (measured: be 16, bg 21, ca 14, da 5, el 18, es 25,
 # fr 21, ro 30, ru 23 min); smaller sets are one to a few words a language.

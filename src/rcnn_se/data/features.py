@@ -14,7 +14,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-COMPRESSIONS = ("none", "log1p", "log")
+from rcnn_se.config.checks import check_block
+from rcnn_se.config.schema import COMPRESSIONS, Stft
+
 LOG_KNEE = 0.01  # "log": log1p(magnitude / LOG_KNEE), logarithmic down to ~40 dB under speech peaks
 
 
@@ -27,13 +29,8 @@ class StftConfig:
     window: str = "hamming"
 
     def __post_init__(self) -> None:
-        if self.window not in ("hamming", "hann"):
-            raise ValueError(f"stft.window={self.window!r}: expected 'hamming' or 'hann'")
-        if not 0 < self.hop_length <= self.win_length <= self.n_fft:
-            raise ValueError(
-                f"stft: need 0 < hop_length <= win_length <= n_fft, got {self.hop_length}, "
-                f"{self.win_length}, {self.n_fft}"
-            )
+        """Settings from a checkpoint or a caller get the schema's rules, as a config's `data.stft` does."""
+        check_block(asdict(self), Stft, "stft.")
 
     @property
     def n_bins(self) -> int:

@@ -27,10 +27,11 @@ import numpy as np
 
 from rcnn_se.data import recordings
 from rcnn_se.data.audio import write_wav
-from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.corpus import SPLITS, TEST_SNRS, TRAIN_SNRS, foreign
 from rcnn_se.data.recordings import Clip, RecordingError
+from rcnn_se.data.spec_cli import add_spec_options, spec_from
 from rcnn_se.data.speech import active_power
-from rcnn_se.data.synth import TEST_SNRS, TRAIN_SNRS, mix
+from rcnn_se.data.synth import mix
 from rcnn_se.errors import UserError
 
 MANIFEST = "corpus_manifest.json"
@@ -162,7 +163,7 @@ def build_corpus(
 ) -> Path:
     """Write the corpus at `root` (empty, missing, or a corpus this command made, which is replaced)."""
     root = Path(root)
-    if root.exists() and any(root.iterdir()) and not (root / MANIFEST).is_file():
+    if foreign(root, MANIFEST):
         raise RecordingError(
             f"{root}: exists and is not a corpus made by rcnn-se make-corpus (no {MANIFEST})"
         )
@@ -206,12 +207,7 @@ def measured_snr(clean: np.ndarray, noisy: np.ndarray, sr: int) -> float:
     return float(10 * np.log10(active_power(clean, sr) / np.mean((noisy - clean) ** 2)))
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(","))
-
-
 def main(argv: list[str] | None = None) -> int:
-    d = CorpusSpec()
     parser = argparse.ArgumentParser(prog="rcnn-se make-corpus", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="the corpus folder to write")
     parser.add_argument("--clean", type=Path, action="append", default=[], help="folder of clean speech")
@@ -224,20 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         "--test-noise", type=Path, action="append", default=[], help="test noises (else split)"
     )
     parser.add_argument("--debian", action="store_true", help="add Debian's talkers and sound effects")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--sample-rate", type=int, default=d.sample_rate)
-    parser.add_argument("--test-talkers", type=int, default=d.test_talkers)
-    parser.add_argument("--train-snrs", type=_floats, default=d.train_snrs)
-    parser.add_argument("--test-snrs", type=_floats, default=d.test_snrs)
-    parser.add_argument("--max-floor-db", type=float, default=d.max_floor_db)
-    parser.add_argument("--test-noise-share", type=float, default=d.test_noise_share)
-    parser.add_argument("--max-per-talker", type=int, default=None)
+    add_spec_options(parser, CorpusSpec)
     args = parser.parse_args(argv)
-    spec = CorpusSpec(
-        seed=args.seed, sample_rate=args.sample_rate, test_talkers=args.test_talkers,
-        train_snrs=args.train_snrs, test_snrs=args.test_snrs, max_floor_db=args.max_floor_db,
-        test_noise_share=args.test_noise_share, max_per_talker=args.max_per_talker,
-    )  # fmt: skip
+    spec = spec_from(CorpusSpec, args)
     try:
         talkers = recordings.talkers_in(args.clean, args.talker_pattern) if args.clean else {}
         noises = [p for folder in args.noise for p in recordings.audio_files(folder)]

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from rcnn_se.data.audio import AudioError, read_wav, resample, write_wav
-from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.corpus import SPLITS, foreign
 from rcnn_se.data.recordings import split_at_pauses
 from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import TEST_SNRS, DemoSpec, mix, test_noise_bank
@@ -251,7 +251,7 @@ def build_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, e
     wanted = _wanted(seed, engine)
     if _is_current(root, wanted):
         return root
-    if root.exists() and any(root.iterdir()) and not (root / MANIFEST).is_file():
+    if foreign(root, MANIFEST):
         raise RealcheckError(f"{root}: exists and is not a real-speech check set (no {MANIFEST})")
     clips, skipped = fetch_clips(cache_dir)
     if not clips:
@@ -272,18 +272,40 @@ def ensure_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, 
     return build_realcheck(root, cache_dir, seed=seed, engine=engine)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rcnn-se make-realcheck", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("data/realcheck"))
+def check_set_main(
+    argv: list[str] | None,
+    doc: str,
+    manifest: str,
+    build: Callable[..., Path],
+    describe: Callable[[dict], str],
+) -> int:
+    """The command line of a check-set builder (`rcnn-se make-realcheck`, `make-realnoise`; the set's name
+    is `build`'s, less `build_`): where to write the set, where downloads are cached, the seed; one line for
+    the set built or for why it could not be."""
+    name = build.__name__.removeprefix("build_")
+    prog = f"rcnn-se make-{name}"
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(f"data/{name}"))
     parser.add_argument("--cache-dir", type=Path, default=Path("data/cache"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="rcnn-se make-realcheck: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
     try:
-        root = build_realcheck(args.root, args.cache_dir, seed=args.seed)
+        root = build(args.root, args.cache_dir, seed=args.seed)
     except RealcheckError as exc:
-        parser.exit(1, f"rcnn-se make-realcheck: {exc}\n")
-    info = json.loads((root / MANIFEST).read_text())
-    print(f"{root}: {info['utterances']} utterances from {info['speech_seconds']} s of real speech; "
-          f"skipped: {info['skipped'] or 'none'}")  # fmt: skip
+        parser.exit(1, f"{prog}: {exc}\n")
+    print(f"{root}: {describe(json.loads((root / manifest).read_text()))}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return check_set_main(
+        argv,
+        __doc__,
+        MANIFEST,
+        build_realcheck,
+        lambda info: (
+            f"{info['utterances']} utterances from {info['speech_seconds']} s of real speech; "
+            f"skipped: {info['skipped'] or 'none'}"
+        ),
+    )

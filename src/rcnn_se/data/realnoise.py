@@ -19,7 +19,6 @@ and each effect file with its SHA-256), and rebuilt when any of them changes.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import json
@@ -33,7 +32,7 @@ import numpy as np
 
 from rcnn_se.data import debian_audio
 from rcnn_se.data.audio import AudioError, write_wav
-from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.corpus import SPLITS, foreign
 from rcnn_se.data.realcheck import (
     SAMPLE_RATE,
     SOURCES,
@@ -41,6 +40,7 @@ from rcnn_se.data.realcheck import (
     _is_current,
     _level,
     build_in_place,
+    check_set_main,
     fetch_clips,
 )
 from rcnn_se.data.recordings import RecordingError, load, safe_id, stretch
@@ -173,7 +173,7 @@ def build_realnoise(
     wanted = _wanted(seed, labels)
     if _is_current(root, wanted, MANIFEST):
         return root
-    if root.exists() and any(root.iterdir()) and not (root / MANIFEST).is_file():
+    if foreign(root, MANIFEST):
         raise RealnoiseError(f"{root}: exists and is not a real-noise check set (no {MANIFEST})")
     clips, skipped = fetch_clips(cache_dir, warn=False)
     if not clips:
@@ -203,17 +203,13 @@ def ensure_realnoise(root: str | Path, cache_dir: str | Path, *, seed: int = 0) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rcnn-se make-realnoise", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("data/realnoise"))
-    parser.add_argument("--cache-dir", type=Path, default=Path("data/cache"))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="rcnn-se make-realnoise: %(message)s")
-    try:
-        root = build_realnoise(args.root, args.cache_dir, seed=args.seed)
-    except RealcheckError as exc:
-        parser.exit(1, f"rcnn-se make-realnoise: {exc}\n")
-    info = json.loads((root / MANIFEST).read_text())
-    print(f"{root}: {info['utterances']} utterances from {info['speech_seconds']} s of real speech in "
-          f"{len(info['noises'])} recorded noises; skipped: {info['skipped'] or 'none'}")  # fmt: skip
-    return 0
+    return check_set_main(
+        argv,
+        __doc__,
+        MANIFEST,
+        build_realnoise,
+        lambda info: (
+            f"{info['utterances']} utterances from {info['speech_seconds']} s of real speech in "
+            f"{len(info['noises'])} recorded noises; skipped: {info['skipped'] or 'none'}"
+        ),
+    )

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rcnn_se.config.schema import VOICES
 from rcnn_se.data.audio import write_wav
-from rcnn_se.data.corpus import SPLITS
+from rcnn_se.data.corpus import SPLITS, TEST_SNRS, TRAIN_SNRS, foreign
 from rcnn_se.data.noises import Noise, recording_floor, training_noises, unseen_noises
+from rcnn_se.data.spec_cli import add_spec_options, spec_from
 from rcnn_se.data.speech import (
     ENGINES,
     FLITE_TEST_VOICES,
@@ -41,8 +43,6 @@ from rcnn_se.data.speech import (
 )
 from rcnn_se.errors import UserError
 
-TRAIN_SNRS = (15.0, 10.0, 5.0, 0.0)
-TEST_SNRS = (17.5, 12.5, 7.5, 2.5)
 TRAIN_NOISE_TYPES = (
     "ssn",
     "babble",
@@ -257,7 +257,7 @@ def _existing(root: Path) -> dict | None:
     path = root / MANIFEST
     if path.is_file():
         return json.loads(path.read_text())
-    if root.exists() and any(root.iterdir()):
+    if foreign(root, MANIFEST):
         raise DemoCorpusError(
             f"{root}: exists and is not a demo corpus (no {MANIFEST}); choose another data.root"
         )
@@ -309,29 +309,13 @@ def ensure_demo_corpus(root: str | Path, spec: DemoSpec = DemoSpec()) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = DemoSpec()
     parser = argparse.ArgumentParser(prog="rcnn-se make-demo-corpus", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("data/demo_corpus"))
-    parser.add_argument("--train-speakers", type=int, default=defaults.n_train_speakers)
-    parser.add_argument("--test-speakers", type=int, default=defaults.n_test_speakers)
-    parser.add_argument("--per-condition", type=int, default=defaults.per_condition)
-    parser.add_argument("--train-per-speaker", type=int, default=defaults.train_per_speaker)
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--engine", choices=ENGINES, default="auto")
-    parser.add_argument("--voices", choices=("synthetic", "debian", "mixed"), default=defaults.voices)
-    parser.add_argument("--real-noise", action="store_true", default=defaults.real_noise)
+    renamed = {"n_train_speakers": "train-speakers", "n_test_speakers": "test-speakers"}
+    add_spec_options(parser, DemoSpec, renamed, choices={"voices": VOICES})
     args = parser.parse_args(argv)
-    spec = DemoSpec(
-        args.train_speakers,
-        args.test_speakers,
-        args.per_condition,
-        args.train_per_speaker,
-        args.sample_rate,
-        args.seed,
-        voices=args.voices,
-        real_noise=args.real_noise,
-    )
+    spec = spec_from(DemoSpec, args)
     try:
         root = generate_demo_corpus(args.root, spec, engine=args.engine)
     except (DemoCorpusError, UserError) as exc:

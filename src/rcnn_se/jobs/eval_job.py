@@ -6,11 +6,12 @@ corpus's test split, without training.
 
 The checkpoint comes from a file or from the training run that logged it. The result is an MLflow run of
 its own (tag `rcnn_se.kind=evaluation`, so the paper tables, which count training jobs, never count it
-twice), nested under the training run (`mlflow.parentRunId`) and naming it (`rcnn_se.evaluates`); the
-training run itself gets no new metric and no epoch. Under another logger (`logger=csv`) the scores go to
-that logger's folder inside the evaluation's own, and only `ckpt_path=` can name the model. Scoring is the
-training job's own test step (`test_scoring.score_test_set`), on features computed with the checkpoint's STFT
-settings, so the numbers compare.
+twice), nested under the training run (`mlflow.parentRunId`) when the store holds it, and naming it
+(`rcnn_se.evaluates`); the training run itself gets no new metric and no epoch. Under another logger
+(`logger=csv`) the scores go to that logger's folder inside the evaluation's own, and only `ckpt_path=` can
+name the model. The config is train.py's (the same `evaluate` and `realcheck` blocks), and so is the
+scoring: the training job's own test sets and closing table (`test_scoring.score_every_set`), on features
+computed with the checkpoint's STFT settings, so the numbers compare.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rcnn_se.errors import ConfigError
 
@@ -32,17 +33,18 @@ log = logging.getLogger(__name__)
 
 
 def check_request(cfg: DictConfig) -> None:
-    """The config's own mistakes, answered before torch and MLflow load."""
+    """eval.py's own rules across its keys, checked with the config (rcnn_se.config.early) before torch and
+    MLflow load."""
     from rcnn_se.tracking.mlflow_runs import is_mlflow_logger
-    from rcnn_se.training.safety import check_config_targets
 
-    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
     if bool(cfg.get("ckpt_path")) == bool(cfg.get("run_id")):
         raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
     if cfg.get("run_id") and not is_mlflow_logger(cfg.logger):
         raise ConfigError(
             f"run_id={cfg.run_id}: needs logger=mlflow to read its checkpoint; or give ckpt_path=<file>"
         )
+    if cfg.get("ckpt_path") and not Path(str(cfg.ckpt_path)).expanduser().is_file():
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path}: file not found")
 
 
 def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]:
@@ -54,9 +56,7 @@ def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]
     ckpt_path, run_id = cfg.get("ckpt_path"), cfg.get("run_id")
     if run_id:
         return checkpoint_from_run(str(run_id), cfg.logger.tracking_uri, folder), str(run_id)
-    path = Path(str(ckpt_path)).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path}: file not found")
+    path = Path(str(ckpt_path)).expanduser().resolve()  # check_request found the file
     return path, mlflow_runs.read_run_file(path.parent.parent / mlflow_runs.JOB_FILE)
 
 
@@ -65,9 +65,27 @@ def model_name(hparams: dict) -> str:
     return "rcnn" if config.get("skip") else "cnn"
 
 
+def linked_run(cfg: DictConfig, trained_by: str | None) -> str | None:
+    """The training run to nest the evaluation under: the one `run_id` names, or the one a checkpoint's job
+    folder names when the store the evaluation goes to holds it. A checkpoint evaluated into another store
+    (`paths.mlruns_dir=...`, another tracking URI) is scored all the same, unlinked, with one warning."""
+    from rcnn_se.tracking.mlflow_runs import is_mlflow_logger
+    from rcnn_se.tracking.store import StoreError, get_run
+
+    if trained_by is None or cfg.get("run_id") or not is_mlflow_logger(cfg.logger):
+        return trained_by
+    try:
+        get_run(cfg.logger.tracking_uri, trained_by)
+    except StoreError as exc:
+        log.warning("could not link this evaluation to its training run, so it stands alone: %s", exc)
+        return None
+    return trained_by
+
+
 def evaluate_checkpoint(cfg: DictConfig) -> float | None:
-    """Score the checkpoint on `cfg.data`'s test split in an evaluation run; returns its test PESQ-WB."""
-    check_request(cfg)
+    """Score the checkpoint on `cfg.data`'s test split (and the real-speech check's sets, as `realcheck`
+    asks) in an evaluation run, ending with the score table a training job prints; returns the test
+    PESQ-WB. The config was checked first (rcnn_se.config.early: `check_config`, `check_request`)."""
     if cfg.get("run_id"):  # an unknown run is answered before torch and Lightning load
         from rcnn_se.tracking.store import get_run
 
@@ -76,10 +94,9 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
 
     from rcnn_se.jobs.resume import save_job_config
-    from rcnn_se.jobs.test_scoring import score_test_set
+    from rcnn_se.jobs.test_scoring import score_every_set
     from rcnn_se.metrics.pool import MetricPool
     from rcnn_se.tracking import mlflow_runs
-    from rcnn_se.tracking.store import get_run
     from rcnn_se.training.system import EnhancementSystem
 
     hydra_cfg = HydraConfig.get()
@@ -87,8 +104,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     save_job_config(cfg, HydraConfig.instance().cfg, out_dir)  # Hydra leaves .hydra/ to the job
     ckpt, trained_by = checkpoint_and_run(cfg, out_dir / "checkpoint")
     system = EnhancementSystem.from_checkpoint(ckpt)
-    if not cfg.get("run_id") and trained_by is not None and mlflow_runs.is_mlflow_logger(cfg.logger):
-        get_run(cfg.logger.tracking_uri, trained_by)  # a run id from a job folder must exist to be linked
+    parent = linked_run(cfg, trained_by)
     datamodule = instantiate(cfg.data, stft=system.stft_config.as_dict())
     cache = datamodule.prepare_test()
     name = model_name(system.hparams)
@@ -101,26 +117,25 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
         "rcnn_se.data": str(choices.get("data")),
     }
     run_name = f"eval {name} on {choices.get('data')}"
-    with evaluation_log(cfg, out_dir, run_name, tags, trained_by) as record:
+    with evaluation_log(cfg, out_dir, run_name, tags, parent) as record:
         params = mlflow_runs.config_params(cfg, choices)
         params |= mlflow_runs.flatten({"checkpoint": dict(system.hparams)})
         params |= {k: str(v) for k, v in datamodule_summary(datamodule).items()}
         record.log_params(params)
         record.log_metrics(system.size_summary())
         with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
-            summary, _ = score_test_set(
-                cfg, system, cache, record, out_dir, name, pool
-            )  # and the noisy input's
+            scored = score_every_set(cfg, system, cache, record, out_dir, name, pool)  # and the noisy input's
         log.info("evaluation of %s (trained by %s): %s", ckpt, trained_by, record.where())
-    return summary.get("test/pesq_wb")
+    return scored["test"].get("test/pesq_wb")
 
 
 @contextmanager
 def evaluation_log(
-    cfg: DictConfig, out_dir: Path, run_name: str, tags: dict[str, str], trained_by: str | None
+    cfg: DictConfig, out_dir: Path, run_name: str, tags: dict[str, str], parent: str | None
 ) -> Iterator[JobLog]:
-    """An MLflow run nested under the training run (when known), or, under another logger, that logger's
-    folder in the evaluation's own, with its `job_status.json` (`rcnn_se.evaluates` is then a tag only)."""
+    """An MLflow run nested under the training run `parent` (when linked), or, under another logger, that
+    logger's folder in the evaluation's own, with its `job_status.json` (`rcnn_se.evaluates` is then a tag
+    only)."""
     from rcnn_se.jobs.job_logs import LoggerJob, MlflowRunLog
     from rcnn_se.tracking import mlflow_runs
 
@@ -133,9 +148,7 @@ def evaluation_log(
     experiment_id = mlflow_runs.ensure_experiment(
         client, settings.experiment_name, settings.artifact_location
     )
-    opened = mlflow_runs.job_run(
-        client, experiment_id, run_name=run_name, parent_run_id=trained_by, tags=tags
-    )
+    opened = mlflow_runs.job_run(client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags)
     with opened as run_id:
         yield MlflowRunLog(client, run_id, experiment_id, settings)
 
@@ -144,4 +157,5 @@ def datamodule_summary(datamodule) -> dict[str, object]:
     return {
         "data.n_test_utterances": len(datamodule.test_cache.items),
         "data.file_sample_rate": " ".join(str(r) for r in datamodule.file_rates),
+        "data.n_odd_rate_pairs": datamodule.n_odd_rate_pairs,
     }

@@ -230,11 +230,11 @@ class LoggerJob:
         record.set_tags({"run_name": run_name, **tags})
         self.write(record, "RUNNING")
         try:
-            with status.sigterm_as_interrupt():
+            with status.signals_as_interrupt():
                 yield record
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self.end(record, "KILLED")
-            raise
+            raise status.interruption(exc, f"{record.name} ended KILLED") from None
         except BaseException:
             self.end(record, "FAILED")
             raise

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import fcntl
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rcnn_se.errors import ConfigError
+from rcnn_se.errors import ConfigError, Interrupted
 from rcnn_se.tracking.mlflow_runs import flatten
 from rcnn_se.training.checkpoints import load_checkpoint, readable_checkpoint
 
@@ -137,3 +139,15 @@ def resume_checkpoint(cfg: DictConfig, out_dir: Path, resuming: bool) -> str | N
     folder = out_dir / "checkpoints"
     found = readable_checkpoint(folder, folder / "last.ckpt") if resuming else None
     return str(found) if found else None
+
+
+@contextmanager
+def relaunch_hint(folder_key: str) -> Iterator[None]:
+    """An interrupted job's last line ends with how to resume it: the same command into its folder
+    (`folder_key`: `hydra.run.dir=<job folder>`, or `hydra.sweep.dir=<sweep folder>` for a sweep's job)."""
+    try:
+        yield
+    except Interrupted as exc:
+        raise Interrupted(
+            exc.signum, f"{exc}; to resume it, relaunch the same command with {folder_key}"
+        ) from None

@@ -75,8 +75,12 @@ class SweepParentRun(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Mark the sweep FAILED as soon as one job fails: Hydra raises after the batch, so the sweep's end
         hook never runs then, and the parent must not be left RUNNING. The other jobs still go on."""
+        from hydra.core.hydra_config import HydraConfig
         from hydra.core.utils import JobStatus
+        from hydra.types import RunMode
 
+        if HydraConfig.get().mode != RunMode.MULTIRUN:  # reading hydra.sweep.dir would claim a sweep folder
+            return
         run_id = sweep_parent(config)
         if run_id is not None and job_return.status == JobStatus.FAILED:
             client_for(config.logger.tracking_uri).set_terminated(run_id, status="FAILED")

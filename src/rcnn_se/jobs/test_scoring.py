@@ -140,12 +140,43 @@ def score_realnoise(
     """The real-noise set scored as the test set is (`realnoise/...`, the noisy input's `noisy/realnoise/...`)
     and the tag `rcnn_se.realnoise` saying `scored` or `skipped`: switched off (`realcheck.enabled` or
     `realcheck.real_noise` false) or its material missing (one warning). The summaries, or None."""
-    wanted = cfg.realcheck.enabled and cfg.realcheck.get("real_noise", False)
+    wanted = cfg.realcheck.enabled and cfg.realcheck.real_noise
     cache = realnoise_cache(cfg, stft) if wanted else None
     scored = None
     if cache is not None:
         scored = score_test_set(cfg, system, cache, record, out_dir, model_name, pool, "realnoise")
     record.set_tag("rcnn_se.realnoise", "scored" if scored is not None else "skipped")
+    return scored
+
+
+def score_every_set(
+    cfg: DictConfig,
+    system: EnhancementSystem,
+    cache: FeatureCache,
+    record: JobLog,
+    out_dir: Path,
+    model_name: str,
+    pool: MetricPool,
+) -> dict[str, dict]:
+    """The test split in `cache`, then the real-speech check's sets as `realcheck` asks (tags
+    `rcnn_se.realcheck` and `rcnn_se.realnoise` say `scored` or `skipped`), and the job's closing score table
+    (rcnn_se.reporting.console.job_report) logged: what a training job and an evaluation both end with.
+    Returns the model's summaries by set (`test`, `realcheck`, `realnoise`)."""
+    from rcnn_se.reporting.console import job_report
+
+    summary, noisy = score_test_set(cfg, system, cache, record, out_dir, model_name, pool)
+    scored, references = {"test": summary}, {"test": noisy}
+    checks = realcheck_cache(cfg, cache.stft) if cfg.realcheck.enabled else None
+    if checks is not None:
+        scored["realcheck"], references["realcheck"] = score_test_set(
+            cfg, system, checks, record, out_dir, model_name, pool, "realcheck"
+        )
+    record.set_tag("rcnn_se.realcheck", "scored" if checks is not None else "skipped")
+    real = score_realnoise(cfg, system, cache.stft, record, out_dir, model_name, pool)
+    if real is not None:
+        scored["realnoise"], references["realnoise"] = real
+    report = job_report(scored, record.where(), references, model_name)
+    log.info("scores of %s against the noisy input:\n%s", model_name, report)
     return scored
 
 

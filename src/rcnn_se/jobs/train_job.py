@@ -19,19 +19,19 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from rcnn_se.config.checks import check_config
 from rcnn_se.jobs import resume
 from rcnn_se.jobs.job_logs import JobLog, job_log
-from rcnn_se.jobs.test_scoring import realcheck_cache, score_realnoise, score_test_set
+from rcnn_se.jobs.test_scoring import score_every_set
 from rcnn_se.metrics.pool import MetricPool
-from rcnn_se.reporting.console import job_report
 from rcnn_se.tracking import mlflow_runs, run_metadata
 from rcnn_se.training.checkpoints import load_checkpoint
 from rcnn_se.training.quiet import silence_known_noise
 from rcnn_se.training.system import EnhancementSystem
-from rcnn_se.training.validate import check_config
 
 log = logging.getLogger(__name__)
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
@@ -54,10 +54,10 @@ def build_system(cfg: DictConfig) -> EnhancementSystem:
         compress=cfg.compress,
         model_config=OmegaConf.to_container(cfg.model, resolve=True),
         stft=OmegaConf.to_container(cfg.data.stft, resolve=True),
-        gain_floor_db=cfg.get("gain_floor_db"),
-        gain_ceiling_db=cfg.get("gain_ceiling_db"),
-        underestimate_weight=float(cfg.get("underestimate_weight", 1.0)),
-        envelope_weight=float(cfg.get("envelope_weight", 0.0)),
+        gain_floor_db=cfg.gain_floor_db,
+        gain_ceiling_db=cfg.gain_ceiling_db,
+        underestimate_weight=cfg.underestimate_weight,
+        envelope_weight=cfg.envelope_weight,
         scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
     )
 
@@ -150,7 +150,9 @@ def train_and_test(cfg: DictConfig) -> float | None:
     overrides = " ".join(hydra_cfg.overrides.task)
     run_name = run_metadata.job_run_name(str(choices.get("model")), list(hydra_cfg.overrides.task))
     tags = job_tags(cfg, choices, overrides, out_dir)
-    with job.open(run_name, tags) as record:
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    folder_key = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={out_dir}"
+    with resume.relaunch_hint(folder_key), job.open(run_name, tags) as record:
         if job.resuming:
             log.info("resuming %s from %s", record.name, resume_from or "the start (no checkpoint yet)")
         if record.fresh:
@@ -167,17 +169,5 @@ def train_and_test(cfg: DictConfig) -> float | None:
             if system.trainable:
                 fit_model(cfg, system, datamodule, record, out_dir, resume_from)
             model = str(choices.get("model"))
-            summary, noisy = score_test_set(cfg, system, datamodule.test_cache, record, out_dir, model, pool)
-            scored, references = {"test": summary}, {"test": noisy}
-            checks = realcheck_cache(cfg, datamodule.stft) if cfg.realcheck.enabled else None
-            if checks is not None:
-                scored["realcheck"], references["realcheck"] = score_test_set(
-                    cfg, system, checks, record, out_dir, model, pool, "realcheck"
-                )
-            record.set_tag("rcnn_se.realcheck", "scored" if checks is not None else "skipped")
-            real = score_realnoise(cfg, system, datamodule.stft, record, out_dir, model, pool)
-            if real is not None:
-                scored["realnoise"], references["realnoise"] = real
-            report = job_report(scored, record.where(), references, model)
-            log.info("scores of %s against the noisy input:\n%s", model, report)
+            score_every_set(cfg, system, datamodule.test_cache, record, out_dir, model, pool)
     return record.metric(metric) if metric else None

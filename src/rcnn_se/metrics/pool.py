@@ -27,16 +27,9 @@ _SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THRE
 
 
 def resolve_workers(workers: int | str | None) -> int:
-    """'auto' means one worker per core; 0 means score in this process (useful under a debugger)."""
-    if workers in (None, "auto"):
-        return os.cpu_count() or 1
-    try:
-        n = int(workers)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise ValueError(f"evaluate.workers={workers!r}: must be 'auto' or an integer >= 0")
-    return n
+    """'auto' means one worker per core; 0 means score in this process (useful under a debugger). A count
+    from a config was checked there (rcnn_se.config.schema.Evaluate.workers)."""
+    return os.cpu_count() or 1 if workers in (None, "auto") else int(workers)
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -10,43 +10,37 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rcnn_se.config.schema import SYSTEM
+
+# A class for each name of the schema's ACTIVATIONS (tests/test_configs.py holds the two together).
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU, "selu": nn.SELU, "prelu": nn.PReLU}
 
 
-def make_activation(name: str) -> nn.Module:
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(f"activation={name!r}: expected one of {sorted(ACTIVATIONS)}") from None
-
-
 class SpectralCNN(nn.Module):
-    """Magnitude spectrogram [B, 1, F, T] -> magnitude spectrogram of the same shape."""
+    """Magnitude spectrogram [B, 1, F, T] -> magnitude spectrogram of the same shape.
+
+    The settings are trusted as rcnn_se.config.checks passed them (n_layers >= 2, an odd kernel, one of the
+    schema's activations, dropout in [0, 1)); the default activation and dropout are the schema's.
+    """
 
     def __init__(
         self,
         n_layers: int = 4,
         channels: int = 54,
         kernel_size: int | tuple[int, int] = 5,
-        activation: str = "relu",
-        dropout: float = 0.0,
+        activation: str = SYSTEM.activation,
+        dropout: float = SYSTEM.dropout,
         skip: bool = True,
         final_activation: bool = True,
     ) -> None:
         super().__init__()
-        if n_layers < 2:
-            raise ValueError(f"model.n_layers={n_layers}: need at least 2 (input and output layers)")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout}: must be in [0, 1)")
         kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        if any(k % 2 == 0 for k in kernel):
-            raise ValueError(f"model.kernel_size={kernel_size}: must be odd so 'same' padding is symmetric")
         widths = [1] + [channels] * (n_layers - 1) + [1]
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             layers.append(nn.Conv2d(c_in, c_out, kernel, padding="same"))
             if i < n_layers - 1:
-                layers.append(make_activation(activation))
+                layers.append(ACTIVATIONS[activation]())
                 if dropout > 0:
                     layers.append(nn.Dropout(dropout))
         self.body = nn.Sequential(*layers)

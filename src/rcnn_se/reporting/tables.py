@@ -29,7 +29,7 @@ from rcnn_se.reporting.run_groups import (
 from rcnn_se.reporting.setting import PROVENANCE_COLUMNS, SETTING_KEYS, provenance
 from rcnn_se.reporting.tables_paper import SETTING, MissingRuns, at_reference, table1, table2
 from rcnn_se.reporting.tables_render import Table, markdown, runs_used, write_all
-from rcnn_se.tracking.store import StoreError, default_tracking_uri, open_store, project_root
+from rcnn_se.tracking.store import DamagedStore, StoreError, default_tracking_uri, open_store, project_root
 
 UTTERANCES = "evaluation/test_utterances.csv"  # per-utterance scores every job logs (score_test_set)
 MODEL_ORDER = ("rcnn", "cnn", "noisy", "spectral_subtraction", "wiener")
@@ -167,6 +167,8 @@ def load_runs(
 
     try:
         client = open_store(uri)
+    except DamagedStore as exc:
+        raise TablesError(str(exc)) from None
     except StoreError as exc:
         raise TablesError(f"{exc}; train first (python train.py)") from None
     try:

@@ -151,11 +151,11 @@ def job_run(
         client.update_run(run_id, status="RUNNING")
         status.mark_owner(client, run_id)
     try:
-        with status.sigterm_as_interrupt():
+        with status.signals_as_interrupt():
             yield run_id
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         client.set_terminated(run_id, status="KILLED")
-        raise
+        raise status.interruption(exc, f"MLflow run {run_id} ended KILLED") from None
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise

@@ -4,7 +4,9 @@ A run records the process that owns it (`rcnn_se.owner` = host:pid:start-time), 
 whose process is gone (SIGKILL, a power cut, an out-of-memory kill) can be told apart from one that is
 still training: `rcnn-se runs clean` lists those with the FAILED runs. A sweep's parent run is closed
 FAILED at exit if the sweep ended before its own end hook could close it (Hydra rejecting an override,
-a launcher crash), and a SIGTERM is turned into the same graceful interruption as Ctrl-C (KILLED).
+a launcher crash), KILLED if an interruption ended it. A SIGTERM is turned into the same graceful
+interruption as Ctrl-C (KILLED), and the signal that came is remembered for the job's last line and exit
+status (rcnn_se.errors.Interrupted).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rcnn_se.errors import Interrupted
+
 OWNER_TAG = "rcnn_se.owner"
+_received: list[int] = []  # the interrupting signals caught so far (Lightning swallows the exception itself)
 
 
 def _start_ticks(pid: int) -> str:
@@ -65,7 +70,7 @@ def close_at_exit(client, run_id: str) -> None:
         try:
             if client.get_run(run_id).info.status != "RUNNING":
                 return
-            interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+            interrupted = bool(_received) or isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
             client.set_terminated(run_id, status="KILLED" if interrupted else "FAILED")
         except Exception as exc:  # the store may be gone at exit; say so rather than hide it
             print(f"rcnn_se: could not close MLflow run {run_id} at exit ({exc})", file=sys.stderr)
@@ -74,23 +79,34 @@ def close_at_exit(client, run_id: str) -> None:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def signals_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises KeyboardInterrupt, so a plain `kill` ends the run KILLED after the
-    same clean-up as Ctrl-C. Left alone where someone else handles SIGTERM (submitit, SLURM requeueing)."""
-    if threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
-        yield  # signal handlers belong to the main thread; and someone else's handler stays in charge
+    same clean-up as Ctrl-C; both signals are remembered (`interruption`). A handler someone else installed
+    stays in charge (submitit and SLURM requeueing own SIGTERM), and so does an ignored SIGINT."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
         return
+    ours = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+    taken = {signum: before for signum, before in ours.items() if signal.getsignal(signum) is before}
 
     def interrupt(signum: int, frame) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        _received.append(signum)
+        raise Interrupted(signum)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for signum in taken:
+        signal.signal(signum, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum, before in taken.items():
+            signal.signal(signum, before)
+
+
+def interruption(exc: KeyboardInterrupt, what: str) -> Interrupted:
+    """What to raise once a job interrupted by `exc` has closed its run: the signal that came (Lightning
+    answers it with a bare SystemExit, so it is the one remembered), and `what` the job did about it."""
+    signum = getattr(exc, "signum", None) or (_received[-1] if _received else signal.SIGINT)
+    return Interrupted(signum, what)
 
 
 def needs_cleaning(client, experiment_ids: list[str], stale_hours: float) -> list[tuple[object, str]]:

@@ -15,6 +15,10 @@ writers alike ask a tracking server whether it answers first: an unreachable one
 MLflow's default retries (7, with exponential back-off: about four minutes) and then a traceback; here it
 is one line within seconds.
 
+Both openers first check an existing SQLite file without writing to it (`check_database`): MLflow would
+answer a truncated or garbled one with a long SQLAlchemy traceback, and would silently add its tables to an
+empty file or to another program's database. A damaged store is named in one line and left as it is.
+
 Kept free of heavy imports (MLflow is loaded only inside the openers), so config resolvers can use it.
 """
 
@@ -22,10 +26,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from rcnn_se.errors import UserError
@@ -38,6 +43,8 @@ PROBE_SECONDS = 5.0
 # goes away mid-run is retried for tens of seconds, not minutes.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 _answered: set[str] = set()
+# Tables every MLflow SQLite store has had since its first schema: without them a file is not one.
+MLFLOW_TABLES = ("alembic_version", "experiments", "runs")
 
 
 class StoreError(UserError):
@@ -46,6 +53,10 @@ class StoreError(UserError):
 
 class TrackingUnavailable(StoreError):
     """The tracking server does not answer; raised before any run is created."""
+
+
+class DamagedStore(StoreError):
+    """The store's SQLite file is there but is not a readable MLflow store; the file is left untouched."""
 
 
 def project_root() -> Path:
@@ -101,6 +112,50 @@ def check_server(uri: str) -> None:
     _answered.add(uri)
 
 
+def database_damage(database: Path) -> str | None:
+    """What makes an existing SQLite file unusable as an MLflow store, or None. Opened read-only, so the
+    file is never changed; a lock or a journal to roll back is MLflow's own connection's business."""
+    if database.stat().st_size == 0:
+        return "an empty file, not an MLflow database"
+    try:
+        with closing(sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") not in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return None
+        return f"damaged ({exc})"
+    if problems != ["ok"]:
+        return f"damaged (SQLite's check: {problems[0]})"
+    missing = [name for name in MLFLOW_TABLES if name not in tables]
+    if missing:
+        return f"not an MLflow database (no table {', '.join(missing)}: another program's?)"
+    return None
+
+
+def check_database(uri: str) -> None:
+    """Refuse, in one line, a SQLite store file that is there but cannot serve as one; the file itself is
+    left exactly as it is, never repaired or overwritten: it may be the only copy of someone's runs."""
+    database = Path(uri.removeprefix(SQLITE))
+    if not uri.startswith(SQLITE) or not database.is_file():
+        return
+    damage = database_damage(database)
+    if damage is not None:
+        raise DamagedStore(
+            f"MLflow store {database}: {damage}; left untouched: restore it from a backup, or move it aside "
+            f"(the next training run then starts a new store), or set {ENV_URI} to use another store"
+        )
+
+
+def check_store(uri: str) -> None:
+    """What a job checks before it starts: its tracking server answers, its SQLite store is not damaged."""
+    check_server(uri)
+    if uri.startswith(SQLITE) and Path(uri.removeprefix(SQLITE)).parent.is_dir():
+        database = Path(uri.removeprefix(SQLITE))
+        with file_lock(database.with_name(database.name + ".lock")):  # not while a first job creates it
+            check_database(uri)
+
+
 def open_client(uri: str):
     """An MlflowClient for a job to write to; a SQLite store's file and schema are created under a lock."""
     check_server(uri)
@@ -111,13 +166,16 @@ def open_client(uri: str):
     database = Path(uri.removeprefix(SQLITE))
     database.parent.mkdir(parents=True, exist_ok=True)  # SQLite will not create the folder
     with file_lock(database.with_name(database.name + ".lock")):
+        check_database(uri)
         return MlflowClient(tracking_uri=uri)  # creates and migrates the schema on first use
 
 
 def open_store(uri: str):
-    """An MlflowClient on an existing store; a missing SQLite file is an error, never a new empty store."""
+    """An MlflowClient on an existing, undamaged store; a missing SQLite file is an error, never a new
+    empty store."""
     if uri.startswith(SQLITE) and not Path(uri.removeprefix(SQLITE)).is_file():
         raise StoreError(f"no MLflow store at {where(uri)}")
+    check_database(uri)
     check_server(uri)
     from mlflow.tracking import MlflowClient
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,42 @@ import torch
 from rcnn_se.errors import ConfigError
 
 log = logging.getLogger(__name__)
+WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # how torch (2.4 to 2.11 at least) begins one
 
 
 class CheckpointError(ConfigError):
     """A checkpoint that cannot be read, or that holds more than weights and plain values."""
+
+
+def _pickled(path: str | Path) -> bool:
+    """Whether the file begins as a checkpoint does: a zip (torch.save) or a pickle of protocol 2 or later;
+    torch's weights-only reader calls any other bytes an 'unsupported operand' as well."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
+
+
+def refusal(path: str | Path, exc: pickle.UnpicklingError) -> CheckpointError:
+    """Torch's weights-only refusal in our words. Torch's own message advises loading with
+    `weights_only=False` or allow-listing the blocked class: for a file of unknown origin that advice is
+    the attack, so none of it is repeated; only what the file asked for is named."""
+    text = str(exc)
+    if not text.startswith(WEIGHTS_ONLY_REFUSAL) or not _pickled(path):  # garbage or another format
+        return CheckpointError(f"{path}: not a readable checkpoint ({text.strip()[:200]})")
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    if named:
+        return CheckpointError(
+            f"{path}: refused, it holds objects other than tensors and plain values "
+            f"(loaded weights-only, nothing in it was run: it names {named[1]})"
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    return CheckpointError(
+        f"{path}: refused, its pickle is not one weights-only loading reads "
+        f"({detail[1].strip() if detail else 'unsupported'}; nothing in it was run)"
+    )
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -30,13 +63,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        blocked = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
-        if not blocked:  # not a pickle of anything: garbage or another format
-            raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).strip()[:200]})") from None
-        raise CheckpointError(
-            f"{path}: refused, it holds objects other than tensors and plain values "
-            f"(loaded weights-only, nothing in it was run: {blocked[0]})"
-        ) from None
+        raise refusal(path, exc) from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         reason = str(exc).strip().split(". ")[0][:160] or f"{type(exc).__name__}: the file ends too soon"
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from exc

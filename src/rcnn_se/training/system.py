@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from rcnn_se.config.schema import SYSTEM
 from rcnn_se.data.features import StftConfig, compress, decompress
 from rcnn_se.models.spectral_cnn import model_size_mb, parameter_count
 from rcnn_se.training.envelope_loss import envelope_correlation_loss, third_octave_matrix
@@ -34,11 +35,7 @@ class SpectralEnhancer(nn.Module):
     """
 
     def __init__(
-        self,
-        network: nn.Module,
-        kind: str = "log1p",
-        gain_floor_db: float | None = None,
-        gain_ceiling_db: float | None = None,
+        self, network: nn.Module, kind: str, gain_floor_db: float | None, gain_ceiling_db: float | None
     ) -> None:
         super().__init__()
         self.network, self.kind = network, kind
@@ -92,18 +89,19 @@ class EnhancementSystem(L.LightningModule):
         self,
         model: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        compress: str = "log1p",
+        compress: str = SYSTEM.compress,
         model_config: dict | None = None,
         stft: dict | None = None,
-        gain_floor_db: float | None = None,
+        gain_floor_db: float | None = SYSTEM.gain_floor_db,
         scheduler: dict | None = None,
-        gain_ceiling_db: float | None = None,
-        underestimate_weight: float = 1.0,
-        envelope_weight: float = 0.0,
+        gain_ceiling_db: float | None = SYSTEM.gain_ceiling_db,
+        underestimate_weight: float = SYSTEM.underestimate_weight,
+        envelope_weight: float = SYSTEM.envelope_weight,
     ) -> None:
         """`model_config`, `stft` and the gain bounds ride along in every checkpoint, so `from_checkpoint`
         can rebuild the network and its front end without the Hydra config that trained it. `scheduler`
-        holds a partial learning-rate scheduler (`scheduler`) and Lightning's `interval`/`monitor`."""
+        holds a partial learning-rate scheduler (`scheduler`) and Lightning's `interval`/`monitor`. The
+        defaults are the schema's (rcnn_se.config.schema.SYSTEM), as a job's config has them."""
         super().__init__()
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"], logger=False)
         self.model = model
@@ -191,9 +189,9 @@ class EnhancementSystem(L.LightningModule):
     def from_checkpoint(cls, path: str | Path) -> EnhancementSystem:
         """Rebuild a trained system from its checkpoint alone. Loaded weights-only, and the network built
         only from a class of `rcnn_se.models`: a checkpoint may come from a shared tracking server, and
-        neither its pickle nor its `model_config._target_` may run code (rcnn_se.training.safety)."""
+        neither its pickle nor its `model_config._target_` may run code (rcnn_se.config.safety)."""
+        from rcnn_se.config.safety import check_checkpoint_targets, model_class
         from rcnn_se.training.checkpoints import CheckpointError, load_checkpoint
-        from rcnn_se.training.safety import check_checkpoint_targets, model_class
 
         ckpt = load_checkpoint(path)
         hparams = ckpt.get("hyper_parameters", {})

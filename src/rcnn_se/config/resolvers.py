@@ -1,11 +1,17 @@
-"""OmegaConf resolvers the configs use; registered by the entry points before Hydra composes a config.
+"""What Hydra needs registered before it composes a config: the OmegaConf resolvers the configs use, and the
+schema's shared blocks (the top-level knobs, `evaluate`, `realcheck`) in Hydra's ConfigStore, which
+train.yaml and eval.yaml name in their defaults lists instead of copying them.
 
 Kept free of heavy imports: torch is loaded only when a resolver is actually evaluated.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from omegaconf import OmegaConf
+
+from rcnn_se.config.schema import SYSTEM, Evaluate, Realcheck
 
 
 def cpu_precision() -> str:
@@ -27,7 +33,20 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
     return flags + [a for a in argv if a not in MULTIRUN_FLAGS]
 
 
+def store_shared_blocks() -> None:
+    """The schema's defaults as plain (untyped) nodes: `system` (top-level keys), `evaluate/default` and
+    `realcheck/default`. Untyped so that a bad value reaches rcnn_se.config.checks and its one line, not
+    OmegaConf's multi-line type error."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="system", node=asdict(SYSTEM))
+    store.store(group="evaluate", name="default", node=asdict(Evaluate()))
+    store.store(group="realcheck", name="default", node=asdict(Realcheck()))
+
+
 def register_resolvers() -> None:
+    """Everything a config needs before Hydra composes it: the resolvers and the schema's shared blocks."""
     from rcnn_se.jobs.job_dir import claim_job_dir
     from rcnn_se.tracking.store import default_tracking_uri
 
@@ -37,3 +56,4 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("tracking_uri", default_tracking_uri)
     if not OmegaConf.has_resolver("job_dir"):  # cached: Hydra copies resolved values into a sweep's jobs
         OmegaConf.register_new_resolver("job_dir", claim_job_dir, use_cache=True)
+    store_shared_blocks()

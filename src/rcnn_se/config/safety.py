@@ -8,7 +8,7 @@ Allowed are the project's own modules and the parts of Lightning and torch that 
 prefixes, e.g. `mycallbacks.`) trusts a user's own modules on top.
 
 The object is checked, not the string: Hydra finds a dotted `_target_` by walking attributes (its
-`_locate`), so `rcnn_se.training.safety.os.open` is `os.open` and `torch.nn.modules.module.torch.save` is
+`_locate`), so `rcnn_se.config.safety.os.open` is `os.open` and `torch.nn.modules.module.torch.save` is
 `torch.save`. `resolve` walks the same way without calling anything and without importing a module outside
 the allowed ones, refuses a module reached under another module's name, and the object it finds must be a
 class or function defined in an allowed module (a builtin re-bound in one is defined in `builtins`).
@@ -110,7 +110,7 @@ def resolve(target: str, allowed: tuple[str, ...]) -> tuple[Any, str]:
     """(object, canonical dotted name) that Hydra's `_locate` would find for `target`, found the same way
     (import the first part; then `getattr` each next part, importing the submodule only where a module
     lacks the attribute) but calling nothing the path names and importing no module outside `allowed`.
-    Refused: a module reached by a path other than its own name (`rcnn_se.training.safety.os` is the
+    Refused: a module reached by a path other than its own name (`rcnn_se.config.safety.os` is the
     module `os`, imported by safety). The canonical name restarts at each module's real name."""
     parts = target.split(".")
     if not all(parts):
