@@ -10,7 +10,7 @@ from peak import best_seconds
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.deploy.inference import fast_enhancer
-from rcnn_se.evaluation.test_scores import evaluate
+from rcnn_se.evaluation.scoring import evaluate
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN

@@ -21,7 +21,7 @@ from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig, stft
 from rcnn_se.deploy.export import export_onnx, export_torchscript
 from rcnn_se.deploy.inference import fast_enhancer
-from rcnn_se.evaluation.test_scores import evaluate, summarize
+from rcnn_se.evaluation.scoring import evaluate, summarize
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN

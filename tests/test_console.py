@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcnn_se.evaluation.test_scores import summarize
+from rcnn_se.evaluation.scoring import summarize
 from rcnn_se.reporting.console import job_report, mlflow_where, score_table, ui_hint
 
 

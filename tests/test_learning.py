@@ -15,7 +15,7 @@ from helpers.audio import voiced
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS
 from rcnn_se.data.datamodule import EdinburghDataModule
-from rcnn_se.evaluation.test_scores import evaluate
+from rcnn_se.evaluation.scoring import evaluate
 from rcnn_se.models.baselines import Baseline
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.training.system import EnhancementSystem

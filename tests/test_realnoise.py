@@ -26,7 +26,7 @@ from rcnn_se.data.recordings import safe_id
 from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import TEST_SNRS
 from rcnn_se.jobs.job_logs import LoggerJob, job_log
-from rcnn_se.jobs.test_scoring import score_realnoise
+from rcnn_se.jobs.score_sets import score_realnoise
 
 SPEAKERS = {"awb", "slt", "amfm", "parselmouth"}
 UTTERANCES = 6 * len(TEST_SNRS) * NOISES_PER_MIX  # the check's six clips x every SNR x two noises

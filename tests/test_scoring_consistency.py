@@ -16,7 +16,7 @@ from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.evaluation.noisy_reference import NoisyReference
-from rcnn_se.evaluation.test_scores import EnhancedUtterance, evaluate, summarize
+from rcnn_se.evaluation.scoring import EnhancedUtterance, evaluate, summarize
 from rcnn_se.metrics import utterance_metrics
 from rcnn_se.metrics.names import METRICS
 from rcnn_se.metrics.pool import MetricPool

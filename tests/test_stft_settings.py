@@ -24,7 +24,7 @@ from rcnn_se.data.features import StftConfig, enhance_waveform, stft
 from rcnn_se.deploy.enhance import main as enhance_main
 from rcnn_se.deploy.inference import enhance_recording, fast_enhancer
 from rcnn_se.deploy.pyfunc_model import WEIGHTS, WaveformEnhancer
-from rcnn_se.evaluation.test_scores import evaluate
+from rcnn_se.evaluation.scoring import evaluate
 from rcnn_se.models.baselines import Baseline, wiener_dd
 from rcnn_se.models.spectral_cnn import SpectralCNN
 from rcnn_se.reporting.figures import log_spectrogram

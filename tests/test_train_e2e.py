@@ -17,7 +17,7 @@ from helpers.jobs import TINY, train
 from helpers.store import client_for, project_runs
 from rcnn_se.data import debian_audio
 from rcnn_se.errors import ConfigError
-from rcnn_se.evaluation.test_scores import read_rows
+from rcnn_se.evaluation.scoring import read_rows
 
 REAL_NOISE = debian_audio.available()  # CI installs tuxpaint-stamps-default; elsewhere the set is skipped
 

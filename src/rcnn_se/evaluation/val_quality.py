@@ -18,7 +18,7 @@ from torchmetrics.functional.audio import (
     short_time_objective_intelligibility,
 )
 
-from rcnn_se.evaluation.test_scores import enhance_utterances
+from rcnn_se.evaluation.scoring import enhance_utterances
 
 
 def utterance_scores(clean: torch.Tensor, enhanced: torch.Tensor, fs: int) -> dict[str, float]:

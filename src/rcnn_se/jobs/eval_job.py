@@ -10,7 +10,7 @@ twice), nested under the training run (`mlflow.parentRunId`) when the store hold
 (`rcnn_se.evaluates`); the training run itself gets no new metric and no epoch. Under another logger
 (`logger=csv`) the scores go to that logger's folder inside the evaluation's own, and only `ckpt_path=` can
 name the model. The config is train.py's (the same `evaluate` and `realcheck` blocks), and so is the
-scoring: the training job's own test sets and closing table (`test_scoring.score_every_set`), on features
+scoring: the training job's own test sets and closing table (`score_sets.score_every_set`), on features
 computed with the checkpoint's STFT settings, so the numbers compare.
 """
 
@@ -94,7 +94,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
 
     from rcnn_se.jobs.resume import save_job_config
-    from rcnn_se.jobs.test_scoring import score_every_set
+    from rcnn_se.jobs.score_sets import score_every_set
     from rcnn_se.metrics.pool import MetricPool
     from rcnn_se.tracking import mlflow_runs
     from rcnn_se.training.system import EnhancementSystem

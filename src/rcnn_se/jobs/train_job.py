@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rcnn_se.config.checks import check_config
 from rcnn_se.jobs import resume
 from rcnn_se.jobs.job_logs import JobLog, job_log
-from rcnn_se.jobs.test_scoring import score_every_set
+from rcnn_se.jobs.score_sets import score_every_set
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.tracking import mlflow_runs, run_metadata
 from rcnn_se.training.checkpoints import load_checkpoint

@@ -197,7 +197,7 @@ def utterance_rows(uri: str, folder: Path) -> RowsOf:
     through MLflow into `folder` once per run."""
     from mlflow.exceptions import MlflowException
 
-    from rcnn_se.evaluation.test_scores import read_rows
+    from rcnn_se.evaluation.scoring import read_rows
 
     client, seen = open_store(uri), {}
 

@@ -16,7 +16,7 @@ from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
 from rcnn_se.deploy.inference import fast_enhancer
-from rcnn_se.evaluation.test_scores import (
+from rcnn_se.evaluation.scoring import (
     EnhancedUtterance,
     evaluate,
     noisy_input_rows,
