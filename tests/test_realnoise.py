@@ -26,7 +26,7 @@ from rcnn_se.data.recordings import safe_id
 from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import TEST_SNRS
 from rcnn_se.jobs.job_logs import LoggerJob, job_log
-from rcnn_se.jobs.score_sets import score_realnoise
+from rcnn_se.jobs.score_sets import JobScoring, score_realnoise
 
 SPEAKERS = {"awb", "slt", "amfm", "parselmouth"}
 UTTERANCES = 6 * len(TEST_SNRS) * NOISES_PER_MIX  # the check's six clips x every SNR x two noises
@@ -180,7 +180,7 @@ def skipped_job(cfg, folder: Path, caplog: pytest.LogCaptureFixture) -> list[str
     """What a job does when the set cannot be scored: no scores, the tag says skipped; its warnings."""
     with caplog.at_level(logging.WARNING), csv_job(folder).open("rcnn", {}) as record:
         # nothing is scored, so no network or metric workers are needed
-        assert score_realnoise(cfg, None, StftConfig(), record, folder, "rcnn", None) is None
+        assert score_realnoise(JobScoring(cfg, None, record, folder, "rcnn", None), StftConfig()) is None
     hparams = yaml.safe_load((folder / "csv" / "version_0" / "hparams.yaml").read_text())
     assert hparams["tag.rcnn_se.realnoise"] == "skipped"
     assert not Path(cfg.realcheck.real_noise_root).exists()

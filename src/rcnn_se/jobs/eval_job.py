@@ -94,7 +94,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     from hydra.utils import instantiate
 
     from rcnn_se.jobs.resume import save_job_config
-    from rcnn_se.jobs.score_sets import score_every_set
+    from rcnn_se.jobs.score_sets import JobScoring, score_every_set
     from rcnn_se.metrics.pool import MetricPool
     from rcnn_se.tracking import mlflow_runs
     from rcnn_se.training.system import EnhancementSystem
@@ -124,7 +124,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
         record.log_params(params)
         record.log_metrics(system.size_summary())
         with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
-            scored = score_every_set(cfg, system, cache, record, out_dir, name, pool)  # and the noisy input's
+            scored = score_every_set(JobScoring(cfg, system, record, out_dir, name, pool), cache)
         log.info("evaluation of %s (trained by %s): %s", ckpt, trained_by, record.where())
     return scored["test"].get("test/pesq_wb")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -30,6 +31,19 @@ from rcnn_se.training.system import EnhancementSystem
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class JobScoring:
+    """What scoring any of a job's sets needs from the job: its config, the system to score, where it logs
+    (`record`) and writes (`out_dir`), the model's name in figures and tables, and the metric workers."""
+
+    cfg: DictConfig
+    system: EnhancementSystem
+    record: JobLog
+    out_dir: Path
+    model_name: str
+    pool: MetricPool
+
+
 def example_indices(cache: FeatureCache, n: int) -> set[int]:
     """Up to n utterances spread over the SNR conditions, so the audio samples span easy to hard."""
     by_snr: dict[float, list[int]] = {}
@@ -43,20 +57,12 @@ def example_indices(cache: FeatureCache, n: int) -> set[int]:
     return set(picked)
 
 
-def score_test_set(
-    cfg: DictConfig,
-    system: EnhancementSystem,
-    cache: FeatureCache,
-    record: JobLog,
-    out_dir: Path,
-    model_name: str,
-    pool: MetricPool,
-    prefix: str = "test",
-) -> tuple[dict, dict]:
+def score_test_set(job: JobScoring, cache: FeatureCache, prefix: str = "test") -> tuple[dict, dict]:
     """Score a whole test split; log the breakdown (metrics named `<prefix>/...`, the noisy input's as
     `noisy/<prefix>/...`), per-utterance rows and a few audio examples. The demo test split also gets
     figures; the real-speech check's sets are `prefix=realcheck` and `realnoise`. Returns the model's and the
     noisy input's summaries."""
+    cfg, system, record, out_dir = job.cfg, job.system, job.record, job.out_dir
     audio_dir = out_dir / ("audio" if prefix == "test" else f"audio_{prefix}")
     uids = {cache.items[i].uid for i in example_indices(cache, cfg.evaluate.n_audio_examples)}
     fs = cache.stft.sample_rate
@@ -75,7 +81,7 @@ def score_test_set(
     rows = evaluate(
         enhancer,
         cache,
-        pool=pool,
+        pool=job.pool,
         max_utterances=cfg.evaluate.max_utterances,
         on_enhanced=keep_audio,
     )
@@ -88,7 +94,7 @@ def score_test_set(
     if audio_dir.is_dir():
         record.log_artifacts(audio_dir, audio_dir.name)
     if prefix == "test":
-        log_figures(record, rows, noisy, examples, cache.stft, out_dir / "figures", model_name)
+        log_figures(record, rows, noisy, examples, cache.stft, out_dir / "figures", job.model_name)
     return summary, noisy_summary
 
 
@@ -128,55 +134,35 @@ def _check_set_cache(
     return build_cache(scan_split(built, "test"), stft, cfg.data.cache_dir)
 
 
-def score_realnoise(
-    cfg: DictConfig,
-    system: EnhancementSystem,
-    stft: StftConfig,
-    record: JobLog,
-    out_dir: Path,
-    model_name: str,
-    pool: MetricPool,
-) -> tuple[dict, dict] | None:
+def score_realnoise(job: JobScoring, stft: StftConfig) -> tuple[dict, dict] | None:
     """The real-noise set scored as the test set is (`realnoise/...`, the noisy input's `noisy/realnoise/...`)
     and the tag `rcnn_se.realnoise` saying `scored` or `skipped`: switched off (`realcheck.enabled` or
     `realcheck.real_noise` false) or its material missing (one warning). The summaries, or None."""
-    wanted = cfg.realcheck.enabled and cfg.realcheck.real_noise
-    cache = realnoise_cache(cfg, stft) if wanted else None
-    scored = None
-    if cache is not None:
-        scored = score_test_set(cfg, system, cache, record, out_dir, model_name, pool, "realnoise")
-    record.set_tag("rcnn_se.realnoise", "scored" if scored is not None else "skipped")
+    wanted = job.cfg.realcheck.enabled and job.cfg.realcheck.real_noise
+    cache = realnoise_cache(job.cfg, stft) if wanted else None
+    scored = score_test_set(job, cache, "realnoise") if cache is not None else None
+    job.record.set_tag("rcnn_se.realnoise", "scored" if scored is not None else "skipped")
     return scored
 
 
-def score_every_set(
-    cfg: DictConfig,
-    system: EnhancementSystem,
-    cache: FeatureCache,
-    record: JobLog,
-    out_dir: Path,
-    model_name: str,
-    pool: MetricPool,
-) -> dict[str, dict]:
+def score_every_set(job: JobScoring, cache: FeatureCache) -> dict[str, dict]:
     """The test split in `cache`, then the real-speech check's sets as `realcheck` asks (tags
     `rcnn_se.realcheck` and `rcnn_se.realnoise` say `scored` or `skipped`), and the job's closing score table
     (rcnn_se.reporting.console.job_report) logged: what a training job and an evaluation both end with.
     Returns the model's summaries by set (`test`, `realcheck`, `realnoise`)."""
     from rcnn_se.reporting.console import job_report
 
-    summary, noisy = score_test_set(cfg, system, cache, record, out_dir, model_name, pool)
+    summary, noisy = score_test_set(job, cache)
     scored, references = {"test": summary}, {"test": noisy}
-    checks = realcheck_cache(cfg, cache.stft) if cfg.realcheck.enabled else None
+    checks = realcheck_cache(job.cfg, cache.stft) if job.cfg.realcheck.enabled else None
     if checks is not None:
-        scored["realcheck"], references["realcheck"] = score_test_set(
-            cfg, system, checks, record, out_dir, model_name, pool, "realcheck"
-        )
-    record.set_tag("rcnn_se.realcheck", "scored" if checks is not None else "skipped")
-    real = score_realnoise(cfg, system, cache.stft, record, out_dir, model_name, pool)
+        scored["realcheck"], references["realcheck"] = score_test_set(job, checks, "realcheck")
+    job.record.set_tag("rcnn_se.realcheck", "scored" if checks is not None else "skipped")
+    real = score_realnoise(job, cache.stft)
     if real is not None:
         scored["realnoise"], references["realnoise"] = real
-    report = job_report(scored, record.where(), references, model_name)
-    log.info("scores of %s against the noisy input:\n%s", model_name, report)
+    report = job_report(scored, job.record.where(), references, job.model_name)
+    log.info("scores of %s against the noisy input:\n%s", job.model_name, report)
     return scored
 
 

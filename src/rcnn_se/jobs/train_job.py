@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rcnn_se.config.checks import check_config
 from rcnn_se.jobs import resume
 from rcnn_se.jobs.job_logs import JobLog, job_log
-from rcnn_se.jobs.score_sets import score_every_set
+from rcnn_se.jobs.score_sets import JobScoring, score_every_set
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.tracking import mlflow_runs, run_metadata
 from rcnn_se.training.checkpoints import load_checkpoint
@@ -169,5 +169,5 @@ def train_and_test(cfg: DictConfig) -> float | None:
             if system.trainable:
                 fit_model(cfg, system, datamodule, record, out_dir, resume_from)
             model = str(choices.get("model"))
-            score_every_set(cfg, system, datamodule.test_cache, record, out_dir, model, pool)
+            score_every_set(JobScoring(cfg, system, record, out_dir, model, pool), datamodule.test_cache)
     return record.metric(metric) if metric else None
