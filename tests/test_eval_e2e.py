@@ -81,3 +81,31 @@ def test_eval_scores_a_test_only_corpus_in_a_linked_run(tmp_path: Path) -> None:
     assert wiener.data.params["data.n_train_utterances"] == "0"
     with pytest.raises(UserError, match=r"has no training split \(clean_trainset_28spk_wav"):
         train_in_process(tmp_path, *data, *(o for o in TINY if not o.startswith("data.demo")))
+
+
+def test_a_checkpoint_names_its_model_as_the_training_run_did(tmp_path: Path) -> None:
+    """An evaluation names the model by the model group's choice kept in the checkpoint, so a user's own
+    family is not reported as `cnn`; checkpoints from before it was kept fall back to the skip connection."""
+    import torch
+
+    from conftest import SMALL_MODEL
+    from rcnn_se.data.features import StftConfig
+    from rcnn_se.jobs.eval_job import model_name
+    from rcnn_se.models.spectral_cnn import SpectralCNN
+    from rcnn_se.training.system import EnhancementSystem
+
+    def saved(name: str | None) -> Path:
+        config = {**SMALL_MODEL, "skip": False}
+        network = SpectralCNN(channels=6, kernel_size=3, skip=False)
+        system = EnhancementSystem(
+            network, compress="log1p", model_config=config, stft=StftConfig().as_dict(), model_name=name
+        )
+        hparams = {k: v for k, v in system.hparams.items() if name or k != "model_name"}
+        path = tmp_path / f"{name}.ckpt"
+        torch.save({"state_dict": system.state_dict(), "hyper_parameters": hparams}, path)
+        return path
+
+    assert model_name(EnhancementSystem.from_checkpoint(saved("my_family")).hparams) == "my_family"
+    assert (
+        model_name(EnhancementSystem.from_checkpoint(saved(None)).hparams) == "cnn"
+    )  # no skip: the paper's CNN

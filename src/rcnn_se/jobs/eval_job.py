@@ -61,6 +61,10 @@ def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]
 
 
 def model_name(hparams: dict) -> str:
+    """The model group's choice the checkpoint was trained as; checkpoints written before it was kept are
+    the paper's two networks, told apart by their skip connection."""
+    if hparams.get("model_name"):
+        return str(hparams["model_name"])
     config = hparams.get("model_config") or {}
     return "rcnn" if config.get("skip") else "cnn"
 

@@ -46,7 +46,8 @@ def is_worker_rank() -> bool:
     return any(int(os.environ.get(name, "0") or 0) > 0 for name in RANK_VARIABLES)
 
 
-def build_system(cfg: DictConfig) -> EnhancementSystem:
+def build_system(cfg: DictConfig, model_name: str | None = None) -> EnhancementSystem:
+    """The Lightning system of the job's config; `model_name` is the model group's choice."""
     scheduler = cfg.get("scheduler")
     return EnhancementSystem(
         instantiate(cfg.model),
@@ -59,6 +60,7 @@ def build_system(cfg: DictConfig) -> EnhancementSystem:
         underestimate_weight=cfg.underestimate_weight,
         envelope_weight=cfg.envelope_weight,
         scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
+        model_name=model_name,
     )
 
 
@@ -99,11 +101,11 @@ def fit_model(
         )
 
 
-def prepare(cfg: DictConfig):
+def prepare(cfg: DictConfig, model_name: str | None):
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    return datamodule, build_system(cfg)
+    return datamodule, build_system(cfg, model_name)
 
 
 def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> dict[str, str]:
@@ -130,15 +132,15 @@ def train_and_test(cfg: DictConfig) -> float | None:
         torch.set_num_threads(cfg.threads)
     job = job_log(cfg, out_dir)
     resume_from = resume.resume_checkpoint(cfg, out_dir, job.resuming)
+    choices = dict(hydra_cfg.runtime.choices)
     if is_worker_rank():  # rank 0 has opened the job's log before it launched this process
-        datamodule, system = prepare(cfg)
+        datamodule, system = prepare(cfg, choices.get("model"))
         build_trainer(cfg, out_dir, job.worker_logger()).fit(
             system, datamodule, ckpt_path=resume_from, weights_only=True
         )
         return None
 
     resume.hold_folder(out_dir)
-    choices = dict(hydra_cfg.runtime.choices)
     resume.check_same_job(cfg, out_dir, choices=choices)  # before the store: a refusal changes nothing
     metric = cfg.get("optimized_metric")
     finished = job.finished()
@@ -161,7 +163,7 @@ def train_and_test(cfg: DictConfig) -> float | None:
             record.log_artifacts(out_dir / ".hydra", "config")
         # Started now so its workers are ready by evaluation time; a bad `evaluate.workers` fails here.
         with MetricPool(cfg.evaluate.workers, full=cfg.evaluate.full) as pool:
-            datamodule, system = prepare(cfg)
+            datamodule, system = prepare(cfg, choices.get("model"))
             if record.fresh:
                 record.log_params({k: str(v) for k, v in datamodule.summary.items()})
                 record.log_corpus(str(choices.get("data")), datamodule)

@@ -97,11 +97,14 @@ class EnhancementSystem(L.LightningModule):
         gain_ceiling_db: float | None = SYSTEM.gain_ceiling_db,
         underestimate_weight: float = SYSTEM.underestimate_weight,
         envelope_weight: float = SYSTEM.envelope_weight,
+        model_name: str | None = None,
     ) -> None:
         """`model_config`, `stft` and the gain bounds ride along in every checkpoint, so `from_checkpoint`
         can rebuild the network and its front end without the Hydra config that trained it. `scheduler`
         holds a partial learning-rate scheduler (`scheduler`) and Lightning's `interval`/`monitor`. The
-        defaults are the schema's (rcnn_se.config.schema.SYSTEM), as a job's config has them."""
+        defaults are the schema's (rcnn_se.config.schema.SYSTEM), as a job's config has them. `model_name` is
+        the model config group's choice that built the network (`rcnn`, `cnn`, a user's own), kept so an
+        evaluation of the checkpoint names the model as its training run did."""
         super().__init__()
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"], logger=False)
         self.model = model
@@ -212,6 +215,7 @@ class EnhancementSystem(L.LightningModule):
             hparams.get("stft"),
             hparams.get("gain_floor_db"),
             gain_ceiling_db=hparams.get("gain_ceiling_db"),
+            model_name=hparams.get("model_name"),
         )
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()
