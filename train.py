@@ -15,7 +15,7 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from rcnn_se.config.checks import check_config
+    from rcnn_se.config.checks import check_settings, check_targets
     from rcnn_se.config.early import check_first
     from rcnn_se.data.corpus import check_snr_condition
     from rcnn_se.errors import one_line_errors
@@ -24,8 +24,11 @@ def main(cfg: DictConfig) -> float | None:
     def check_snr(c: DictConfig) -> None:
         check_snr_condition(c.data.root, c.snr, demo=c.data.get("demo") is not None)
 
+    def check_tracking(c: DictConfig) -> None:
+        check_store(c.logger.get("tracking_uri", ""))
+
     with one_line_errors():  # config, server and store checked before the slow imports: answered in seconds
-        check_first(cfg, [lambda c: check_store(c.logger.get("tracking_uri", "")), check_config, check_snr])
+        check_first(cfg, [check_tracking, check_settings, check_snr, check_targets])  # the slow one last
         from rcnn_se.jobs.train_job import (
             train_and_test,  # imported late so --help and config errors answer fast
         )

@@ -72,9 +72,19 @@ def check_optimized_metric(metric: str | None) -> None:
         )
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Values, relations and the optimized metric, then every `_target_` (last: looking up the object a
-    target names imports its module, torch or Lightning among them)."""
+def check_settings(cfg: DictConfig) -> None:
+    """Values, relations and the optimized metric: no import beyond the schema's."""
     check_values(cfg)
     check_optimized_metric(cfg.get("optimized_metric"))
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """Every `_target_`; looking up the object a target names imports its module (torch or Lightning among
+    them, seconds), so the checks that need no import go first."""
     check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Settings, then targets."""
+    check_settings(cfg)
+    check_targets(cfg)
