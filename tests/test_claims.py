@@ -121,3 +121,13 @@ def test_setting_is_read_from_the_params_a_run_logs(
             setting_text(logged)
             == "other: underestimate_weight=1.0, gain_floor_db=None, gain_ceiling_db=None, scheduler=none"
         )
+
+
+def test_a_model_family_of_ones_own_is_reported_as_trained_when_its_run_says_so() -> None:
+    """`trainable`, logged by every job, decides; runs from before it fall back to the paper's two names."""
+    from rcnn_se.reporting.setting import OURS_SETTING
+
+    assert setting_of({**OURS_SETTING, "choice.model": "toy", "trainable": "true"}) == "ours"
+    assert setting_of({**OURS_SETTING, "choice.model": "rcnn", "trainable": "false"}) == "no training"
+    assert setting_of({**OURS_SETTING, "choice.model": "rcnn"}) == "ours"
+    assert setting_of({**OURS_SETTING, "choice.model": "toy"}) == "no training"

@@ -119,6 +119,24 @@ def test_fast_enhancer_refuses_what_it_cannot_run(checkpoint: Path) -> None:  # 
         fast_enhancer(EnhancementSystem(Baseline("wiener")))
 
 
+def test_only_a_stack_of_local_layers_runs_in_blocks(checkpoint: Path) -> None:  # noqa: F811
+    """What scoring, the pyfunc model and streaming ask before running a network block by block; a model
+    family of another kind (here one gain per bin, a leaf of its own) is run whole instead."""
+    from rcnn_se.deploy.inference import blockable
+
+    class BinGain(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = torch.nn.Parameter(torch.zeros(1, 1, 257, 1))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.sigmoid(self.gain)
+
+    assert blockable(EnhancementSystem.from_checkpoint(checkpoint).model)
+    assert not blockable(BinGain()) and not blockable(Baseline("wiener"))
+    assert not blockable(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.LSTM(4, 4)))
+
+
 def test_bad_inputs_do_not_lose_good_ones(checkpoint: Path, tmp_path: Path, capsys) -> None:  # noqa: F811
     write_wav(tmp_path / "good.wav", speechlike(0.5, 16000), 16000)
     (tmp_path / "broken.wav").write_bytes(b"RIFFjunk")

@@ -73,6 +73,7 @@ def test_baseline_run_and_bad_override(tmp_path: Path) -> None:
     assert "test: 4 utterances" in printed and "realcheck: 4 utterances" in printed
     assert f"MLflow run {run.info.run_id}" in printed.split("test: 4 utterances")[-1]
     assert run.data.params["choice.model"] == "wiener" and run.data.metrics["model/parameters"] == 0
+    assert run.data.params["trainable"] == "false"
     assert "train/loss_epoch" not in run.data.metrics and "test/pesq_wb" in run.data.metrics
 
     bad = train(tmp_path, "model.chanels=8", check=False)

@@ -42,6 +42,13 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float
 LOCAL_LAYERS = (nn.Conv2d, nn.Dropout, nn.Identity, nn.ReLU, nn.ELU, nn.SELU, nn.PReLU)
 
 
+def blockable(model: nn.Module) -> bool:
+    """Whether `model` is a stack of local layers (convolutions, pointwise activations) whose output at a
+    frame depends only on the frames its receptive field reaches: what block-by-block runs need."""
+    leaves = [m for m in model.modules() if not list(m.children())]
+    return bool(leaves) and all(isinstance(m, LOCAL_LAYERS) for m in leaves)
+
+
 def receptive_context(model: nn.Module) -> int:
     """Frames of context each side that a stack of 'same'-padded convolutions looks at."""
     return sum(
@@ -89,8 +96,7 @@ def fast_enhancer(
         raise ValueError(f"precision={precision!r}: expected one of {sorted(PRECISIONS)}")
     if block_frames < 1:
         raise ValueError(f"block_frames={block_frames}: must be >= 1")
-    leaves = [m for m in system.model.modules() if not list(m.children())]
-    if not leaves or not all(isinstance(m, LOCAL_LAYERS) for m in leaves):
+    if not blockable(system.model):
         raise ValueError(
             f"{type(system.model).__name__} is not a stack of convolutions: it cannot be run in blocks "
             "(baselines are fast as they are; use system.enhancer())"

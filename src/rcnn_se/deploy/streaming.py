@@ -50,7 +50,7 @@ from rcnn_se.data.audio import (
     write_wav_blocks,
 )
 from rcnn_se.data.features import StftConfig, istft, stft, with_phase_of
-from rcnn_se.deploy.inference import LOCAL_LAYERS, BlockedNetwork, enhance_recording, receptive_context
+from rcnn_se.deploy.inference import BlockedNetwork, blockable, enhance_recording, receptive_context
 from rcnn_se.training.system import SpectralEnhancer
 
 DEFAULT_BLOCK_SECONDS = 30.0
@@ -182,8 +182,7 @@ def network_context(enhancer: SpectralEnhancer) -> int:
     network = enhancer.network
     if isinstance(network, BlockedNetwork):
         return network.context
-    leaves = [m for m in network.modules() if not list(m.children())]
-    if not leaves or not all(isinstance(m, LOCAL_LAYERS) for m in leaves):
+    if not blockable(network):
         raise ValueError(f"{type(network).__name__} is not a stack of convolutions: it cannot run in blocks")
     return receptive_context(network)
 

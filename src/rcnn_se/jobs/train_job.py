@@ -166,6 +166,7 @@ def train_and_test(cfg: DictConfig) -> float | None:
             datamodule, system = prepare(cfg, choices.get("model"))
             if record.fresh:
                 record.log_params({k: str(v) for k, v in datamodule.summary.items()})
+                record.log_params({"trainable": str(system.trainable).lower()})  # read by reporting.setting
                 record.log_corpus(str(choices.get("data")), datamodule)
             record.log_metrics(system.size_summary())
             if system.trainable:

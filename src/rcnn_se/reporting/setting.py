@@ -30,7 +30,7 @@ OURS_SETTING = {
     "choice.scheduler": "onecycle",
 }
 SETTING_KEYS = tuple(sorted(PAPER_SETTING.keys() | OURS_SETTING.keys()))
-TRAINED = ("rcnn", "cnn")
+TRAINED_UNFLAGGED = ("rcnn", "cnn")  # the networks of runs logged before the `trainable` param
 DOMAINS = {"none": "raw magnitudes", "log1p": "log1p magnitudes"}
 
 
@@ -38,9 +38,16 @@ def matches(params: Mapping[str, str], setting: Mapping[str, str]) -> bool:
     return all(canonical(params.get(k, "?")) == canonical(v) for k, v in setting.items())
 
 
+def trained(params: Mapping[str, str]) -> bool:
+    """Whether the run trained its model, as the job logged it (`trainable`), so a model family added with
+    one module and one config file is reported as a network without a list naming it here."""
+    flag = params.get("trainable")
+    return flag == "true" if flag is not None else params.get("choice.model") in TRAINED_UNFLAGGED
+
+
 def setting_of(params: Mapping[str, str]) -> str:
     """'paper', 'ours', 'other', or 'no training' for the baselines."""
-    if params.get("choice.model") not in TRAINED:
+    if not trained(params):
         return "no training"
     if matches(params, PAPER_SETTING):
         return "paper"
