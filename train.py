@@ -38,11 +38,12 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     from rcnn_se.config.safety import check_command_line
-    from rcnn_se.errors import ConfigError
+    from rcnn_se.errors import ConfigError, one_line_errors
 
     try:  # before Hydra builds anything, its own callbacks included
         check_command_line(sys.argv[1:])
     except ConfigError as exc:
         sys.exit(f"Error: {exc}")
     sys.argv[1:] = multirun_flag_first(sys.argv[1:])
-    main()
+    with one_line_errors():  # a Ctrl-C before the job's own handler (composing, importing): one line, 130
+        main()

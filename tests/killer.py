@@ -8,6 +8,7 @@ import signal
 import time
 
 import lightning as L
+from hydra.experimental.callback import Callback
 
 
 class KillAtEpoch(L.Callback):
@@ -36,3 +37,11 @@ class StallOnce(L.Callback):
         if trainer.current_epoch == self.epoch and not os.path.exists(self.marker):
             open(self.marker, "w").close()
             time.sleep(3600)
+
+
+class InterruptAtRunStart(Callback):
+    """A Hydra callback that sends its own process SIGINT before the job function starts, as a Ctrl-C
+    while Hydra composes the config or the job's imports load would: before the job's signal handler."""
+
+    def on_run_start(self, config, **kwargs) -> None:
+        os.kill(os.getpid(), signal.SIGINT)

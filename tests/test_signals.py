@@ -33,3 +33,13 @@ def test_a_signal_ends_the_job_in_one_line_with_the_run_killed(tmp_path: Path, s
         f"to resume it, relaunch the same command with hydra.run.dir={out}"
     )
     assert [line for line in lines if name in line or "KeyboardInterrupt" in line] == lines[-1:], lines
+
+
+def test_ctrl_c_before_the_job_starts_is_one_line_too(tmp_path: Path) -> None:
+    """A Ctrl-C while Hydra composes the config or the job's imports load, before the job's own handler:
+    one line and 130, no traceback and no run."""
+    interrupt = "+hydra.callbacks.interrupt._target_=killer.InterruptAtRunStart"
+    proc = train(tmp_path, interrupt, *TINY, check=False, pythonpath=TESTS)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == ["Interrupted by SIGINT"], proc.stderr[-3000:]
+    assert not (tmp_path / "mlruns").exists(), "no store, no run"
