@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-realcheck": ("rcnn_se.data.realcheck", "build the real-speech check set (real speech + noises)"),
     "make-realnoise": ("rcnn_se.data.realnoise", "build the real-noise check set (real speech + real noise)"),
     "paper-tables": ("rcnn_se.reporting.tables", "rebuild the paper's tables from the MLflow store"),
+    "compare": ("rcnn_se.reporting.compare", "two groups of runs compared on a scored set, paired"),
     "enhance": ("rcnn_se.deploy.enhance", "enhance wav files with a trained checkpoint or MLflow run"),
     "evaluate": ("rcnn_se.eval_cli", "score a checkpoint or run on a test set (= python eval.py)"),
     "export": ("rcnn_se.deploy.export", "export a checkpoint to TorchScript and ONNX"),

@@ -192,9 +192,9 @@ def load_runs(
     ]  # fmt: skip
 
 
-def utterance_rows(uri: str, folder: Path) -> RowsOf:
-    """run id -> the rows of its `evaluation/test_utterances.csv` artifact (None if it has none), read
-    through MLflow into `folder` once per run."""
+def utterance_rows(uri: str, folder: Path, artifact: str = UTTERANCES) -> RowsOf:
+    """run id -> the rows of its per-utterance `artifact` (the test set's by default; None if it has none),
+    read through MLflow into `folder` once per run."""
     from mlflow.exceptions import MlflowException
 
     from rcnn_se.evaluation.scoring import read_rows
@@ -204,7 +204,7 @@ def utterance_rows(uri: str, folder: Path) -> RowsOf:
     def rows_of(run_id: str):
         if run_id not in seen:
             try:
-                path = client.download_artifacts(run_id, UTTERANCES, str(folder / run_id))
+                path = client.download_artifacts(run_id, artifact, str(folder / run_id))
                 seen[run_id] = read_rows(Path(path))
             except (MlflowException, OSError):  # a run from before per-utterance logging
                 seen[run_id] = None

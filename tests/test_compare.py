@@ -1,0 +1,50 @@
+"""`rcnn-se compare` on the headline sweep's real runs: the paired figures it prints are those computed from
+the per-utterance scores the runs logged, and a request it cannot answer is one line and exit 1."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers.store import project_runs
+from rcnn_se.reporting.compare import main
+from rcnn_se.reporting.paired_stats import paired, signed
+from rcnn_se.reporting.tables import utterance_rows
+
+
+@pytest.mark.xdist_group("headline_sweep")
+def test_compare_prints_the_paired_differences_of_the_logged_scores(
+    headline_sweep: tuple[Path, str], capsys
+) -> None:
+    work, _ = headline_sweep
+    uri = f"sqlite:///{work / 'mlruns' / 'mlflow.db'}"
+    args = ["--a", "model=rcnn", "dropout=0", "--b", "model=cnn", "dropout=0", "--set", "test"]
+    assert main([*args, "--tracking-uri", uri]) == 0
+    out = capsys.readouterr().out
+
+    def run_of(model: str) -> str:
+        jobs = project_runs(work, f"params.`choice.model` = '{model}' AND tags.`rcnn_se.kind` = 'job'")
+        (run,) = [r for r in jobs if float(r.data.params["dropout"]) == 0]
+        assert run.info.run_id in out  # the runs used are listed
+        return run.info.run_id
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_of = utterance_rows(uri, Path(tmp))
+        a, b = ({"42": rows_of(run_of(m))} for m in ("rcnn", "cnn"))
+    expected = paired(a, b, "pesq_wb")
+    (row,) = [line for line in out.splitlines() if line.startswith("| PESQ-WB |")]
+    assert row.endswith(f"| {signed(expected.mean)} [{signed(expected.low)}, {signed(expected.high)}] |")
+    assert "STOI gain over the noisy input by test SNR" in out
+
+
+@pytest.mark.xdist_group("headline_sweep")
+def test_compare_refuses_what_it_cannot_answer_in_one_line(headline_sweep: tuple[Path, str], capsys) -> None:
+    work, _ = headline_sweep
+    uri = f"sqlite:///{work / 'mlruns' / 'mlflow.db'}"
+    assert main(["--a", "model=rcnn", "--b", "nonsense", "--tracking-uri", uri]) == 1
+    assert capsys.readouterr().err == "compare: 'nonsense': expected KEY=VALUE, a param the runs logged\n"
+    assert main(["--a", "model=rcnn", "--b", "model=transformer", "--tracking-uri", uri]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("compare: no finished job run matches model=transformer") and err.count("\n") == 1
