@@ -48,3 +48,17 @@ def test_compare_refuses_what_it_cannot_answer_in_one_line(headline_sweep: tuple
     assert main(["--a", "model=rcnn", "--b", "model=transformer", "--tracking-uri", uri]) == 1
     err = capsys.readouterr().err
     assert err.startswith("compare: no finished job run matches model=transformer") and err.count("\n") == 1
+
+
+def test_values_are_matched_as_a_job_logs_them() -> None:
+    from rcnn_se.reporting.compare import parse_side, side_runs
+    from rcnn_se.reporting.run_groups import RunRecord
+
+    runs = [
+        RunRecord("a", "", 1, {"data.remix": "True", "choice.experiment": "None", "seed": "2"}, {}),
+        RunRecord("b", "", 2, {"data.remix": "False", "choice.experiment": "None", "seed": "2"}, {}),
+        RunRecord("c", "", 3, {"data.remix": "True", "choice.experiment": "None", "seed": "2.0"}, {}),
+    ]
+    remixed = side_runs(runs, parse_side(["data.remix=true", "experiment=null"]))
+    assert {seed: run.run_id for seed, run in remixed.items()} == {"2.0": "c"}  # one run a seed: the newest
+    assert [r.run_id for r in side_runs(runs, parse_side(["data.remix=false"])).values()] == ["b"]

@@ -51,13 +51,14 @@ def side_runs(runs: Sequence[RunRecord], wanted: Mapping[str, str]) -> dict[str,
     """seed -> the newest run whose params match every wanted value (`null` matches a param never set)."""
     chosen: dict[str, RunRecord] = {}
     for run in sorted(runs, key=lambda r: r.start_time):
-        if all(canonical(run.params.get(k, "None")) == canonical(_none(v)) for k, v in wanted.items()):
+        if all(canonical(run.params.get(k, "None")) == canonical(as_logged(v)) for k, v in wanted.items()):
             chosen[canonical(run.params.get("seed", run.run_id))] = run
     return chosen
 
 
-def _none(value: str) -> str:
-    return "None" if value in ("null", "none", "None") else value
+def as_logged(value: str) -> str:
+    """A value as typed on a Hydra command line, as a job logs it: `null` -> None, `true` -> True."""
+    return {"null": "None", "none": "None", "true": "True", "false": "False"}.get(value.lower(), value)
 
 
 def noisy_side(rows: Mapping[str, Rows]) -> dict[str, Rows]:
