@@ -43,6 +43,10 @@ PROBE_SECONDS = 5.0
 # goes away mid-run is retried for tens of seconds, not minutes.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 _answered: set[str] = set()
+# SQLite files found sound in this process, by (path, size, mtime): a job checks its store when it starts
+# and again when it opens it, and `PRAGMA quick_check` reads the whole file (0.3 s for 14 MB); any write
+# since changes the key, so a file damaged later is checked again.
+_sound: set[tuple[str, int, int]] = set()
 # Tables every MLflow SQLite store has had since its first schema: without them a file is not one.
 MLFLOW_TABLES = ("alembic_version", "experiments", "runs")
 
@@ -139,12 +143,17 @@ def check_database(uri: str) -> None:
     database = Path(uri.removeprefix(SQLITE))
     if not uri.startswith(SQLITE) or not database.is_file():
         return
+    stat = database.stat()
+    key = (str(database.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _sound:
+        return
     damage = database_damage(database)
     if damage is not None:
         raise DamagedStore(
             f"MLflow store {database}: {damage}; left untouched: restore it from a backup, or move it aside "
             f"(the next training run then starts a new store), or set {ENV_URI} to use another store"
         )
+    _sound.add(key)
 
 
 def check_store(uri: str) -> None:
