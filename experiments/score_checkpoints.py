@@ -17,7 +17,7 @@ from pathlib import Path
 from rcnn_se.data.cache import build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.deploy.inference import fast_enhancer
+from rcnn_se.deploy.inference import fp32_enhancer
 from rcnn_se.evaluation.scoring import evaluate, summarize
 from rcnn_se.metrics.pool import MetricPool
 from rcnn_se.models.baselines import Baseline
@@ -62,7 +62,7 @@ def main() -> None:
             print("| model | " + " | ".join(KEYS) + " | " + " | ".join(per_snr) + " |")
             print("|---" * (1 + len(KEYS) + len(per_snr)) + "|")
             for label, system in systems:
-                enhancer = fast_enhancer(system) if system.trainable else system.enhancer()
+                enhancer = fp32_enhancer(system)
                 summary = summarize(evaluate(enhancer, cache, pool=pool))
                 cells = [f"{summary[f'test/{k}']:.3f}" for k in KEYS]
                 cells += [f"{summary[f'test/snr_{s:g}/{m}']:.3f}" for m in ("pesq_wb", "stoi") for s in snrs]

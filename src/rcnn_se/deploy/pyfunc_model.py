@@ -37,12 +37,11 @@ class WaveformEnhancer(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
-        from rcnn_se.deploy.inference import blockable, fast_enhancer
+        from rcnn_se.deploy.inference import fp32_enhancer
         from rcnn_se.training.system import EnhancementSystem
 
         system = EnhancementSystem.from_checkpoint(context.artifacts[WEIGHTS])
-        fast = blockable(system.model)
-        self.enhancer, self.stft = fast_enhancer(system) if fast else system.enhancer(), system.stft_config
+        self.enhancer, self.stft = fp32_enhancer(system), system.stft_config
 
     # model_input carries no type hint: MLflow reads one as a schema of its own, beside the signature's.
     def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> Any:

@@ -16,7 +16,7 @@ from rcnn_se.data.audio import write_wav
 from rcnn_se.data.cache import FeatureCache, build_cache
 from rcnn_se.data.corpus import scan_split
 from rcnn_se.data.features import StftConfig
-from rcnn_se.deploy.inference import blockable, fast_enhancer
+from rcnn_se.deploy.inference import fp32_enhancer
 from rcnn_se.evaluation.scoring import (
     EnhancedUtterance,
     evaluate,
@@ -76,11 +76,8 @@ def score_test_set(job: JobScoring, cache: FeatureCache, prefix: str = "test") -
                 write_wav(audio_dir / f"{item.uid}_{kind}.wav", getattr(item, kind), fs)
 
     system.eval()
-    # fp32 in cache-sized channels-last blocks: the plain forward pass's output, ~1.6x sooner (make bench);
-    # a baseline, or a network of another kind than a convolution stack, runs as it is.
-    enhancer = fast_enhancer(system) if blockable(system.model) else system.enhancer()
     rows = evaluate(
-        enhancer,
+        fp32_enhancer(system),
         cache,
         pool=job.pool,
         max_utterances=cfg.evaluate.max_utterances,
