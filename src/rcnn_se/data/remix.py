@@ -76,10 +76,8 @@ class RemixDataset(SegmentDataset):
         noisy = remix_wave(clean, stretch, snr, self._active(index, clean))
         return None if noisy is None else stft(noisy, self.cache.stft).abs().numpy()
 
-    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        noisy, clean, valid = super().__getitem__(k)
-        index, start = self.tiles[k]
+    def noisy(self, index: int, start: int) -> torch.Tensor:
         magnitude = self._remixed_magnitude(index)
         if magnitude is None:
-            return noisy, clean, valid
-        return self.tile(magnitude[:, start : start + self.segment_frames]), clean, valid
+            return super().noisy(index, start)
+        return self.tile(magnitude[:, start : start + self.segment_frames])

@@ -39,11 +39,15 @@ class SegmentDataset(Dataset):
     def _segment(self, index: int, which: str, start: int) -> torch.Tensor:
         return self.tile(self.cache.magnitude(index, which, start, start + self.segment_frames))
 
+    def noisy(self, index: int, start: int) -> torch.Tensor:
+        """The noisy side of a tile: the corpus's mixture (data.remix draws a new one)."""
+        return self._segment(index, "noisy", start)
+
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, start = self.tiles[k]
         valid = min(self.segment_frames, self.cache.items[index].n_frames - start)
         return (
-            self._segment(index, "noisy", start),
+            self.noisy(index, start),
             self._segment(index, "clean", start),
             torch.tensor(valid, dtype=torch.long),
         )
