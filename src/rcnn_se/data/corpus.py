@@ -156,13 +156,18 @@ def split_by_speakers(
     return train, val
 
 
+def same_snr(label: float, snr: str | float) -> bool:
+    """Whether an utterance's SNR label is the condition `snr` names (a number, not 'all')."""
+    return abs(label - float(snr)) < 1e-6
+
+
 def select_snr(utterances: Iterable[Utterance], snr: str | float | int) -> list[Utterance]:
     """Keep one SNR condition ('all' keeps everything); an SNR that matches nothing in this corpus is an
     error (answered before a job starts by `check_snr_condition`, and here for callers that skip it)."""
     utterances = list(utterances)
     if snr == "all":
         return utterances
-    kept = [u for u in utterances if abs(u.snr - float(snr)) < 1e-6]
+    kept = [u for u in utterances if same_snr(u.snr, snr)]
     if not kept:
         available = sorted({u.snr for u in utterances})
         raise CorpusError(f"snr={snr!r} matches no utterance; the corpus has SNRs {available}")
@@ -182,7 +187,7 @@ def check_snr_condition(root: str | Path, snr: str | float, demo: bool) -> None:
         available = sorted(TRAIN_SNRS)
     else:
         return
-    if not any(abs(label - float(snr)) < 1e-6 for label in available):
+    if not any(same_snr(label, snr) for label in available):
         shown = ", ".join(f"{label:g}" for label in available)
         raise CorpusError(f"snr={snr!r}: expected all or one of the corpus's training SNRs ({shown}); {root}")
 

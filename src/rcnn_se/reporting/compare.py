@@ -3,9 +3,10 @@ scored set with paired statistics, from the store alone.
 
 It answers "is training set / recipe A better than B on real speech?", the question behind
 experiments/README.md's "Real talkers and real noise": `rcnn-se compare --a experiment=real_voices --b
-experiment=null --set realnoise`. A side is every finished job run whose params match all of its KEY=VALUE
-pairs (`choice.` is implied for a config group's name: `experiment=real_voices`, `model=cnn`); one run per
-seed, the newest. For each metric it gives the noisy input, both sides, each side's gain over the noisy input
+experiment=null model=rcnn --set realnoise`. A side is every finished job run whose params match all of its
+KEY=VALUE pairs (`choice.` is implied for a config group's name: `experiment=real_voices`, `model=cnn`); one
+run per seed, the newest, so a side should name every param its runs may differ in (the runs used are
+listed). For each metric it gives the noisy input, both sides, each side's gain over the noisy input
 and the difference between the sides, as a mean with its 95 % bootstrap interval over utterances (each
 utterance's score averaged over a side's seeds) and the per-seed mean differences (seeds matched by number);
 then STOI's gain by test SNR.
@@ -85,13 +86,13 @@ def mean_of(rows: Mapping[str, Rows], metric: str) -> float | None:
 
 def comparison(a: Mapping[str, Rows], b: Mapping[str, Rows], labels: tuple[str, str], where: str) -> Table:
     """The metrics table: noisy, A, B, A − noisy, B − noisy, A − B (a pure function of the rows)."""
-    noisy = noisy_side(b)
+    noisy_a, noisy_b = noisy_side(a), noisy_side(b)
     rows = []
     for metric in COMPARED:
-        if mean_of(a, metric) is None or mean_of(b, metric) is None:
+        means = [mean_of(noisy_b, metric), mean_of(a, metric), mean_of(b, metric)]
+        if means[1] is None or means[2] is None:
             continue
-        gains = [cell(paired(a, noisy_side(a), metric)), cell(paired(b, noisy, metric))]
-        means = [mean_of(noisy, metric), mean_of(a, metric), mean_of(b, metric)]
+        gains = [cell(paired(a, noisy_a, metric)), cell(paired(b, noisy_b, metric))]
         rows.append([METRICS[metric], *means, *gains, cell(paired(a, b, metric))])
     name_a, name_b = labels
     columns = ["Metric", "noisy", name_a, name_b, f"{name_a} − noisy", f"{name_b} − noisy"]
