@@ -29,6 +29,7 @@ def enhance(name: str, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out.wave.numpy(), effective_gain(out.magnitude.numpy(), out.noisy_spec.abs().numpy())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "min_gain_db"), [("wiener", 6.0), ("spectral_subtraction", 2.5)])
 @pytest.mark.parametrize("snr", [0.0, 5.0])
 def test_baselines_improve_si_sdr_and_remove_noise(
@@ -45,6 +46,7 @@ def test_baselines_improve_si_sdr_and_remove_noise(
     assert scores["nr"] > 0.5 and scores["sd"] < 0.12
 
 
+@pytest.mark.slow
 def test_noise_only_and_clean_input(speech: np.ndarray) -> None:
     noise = np.random.default_rng(2).standard_normal(32000).astype(np.float32) * 0.05
     for name in ("wiener", "spectral_subtraction"):

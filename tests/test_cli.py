@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent / "rcnn-se"
 
 
@@ -23,6 +25,7 @@ def test_help_lists_commands_and_unknown_command_fails() -> None:
     assert bad.returncode == 2 and "unknown command 'frobnicate'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_make_demo_corpus_and_refuse_foreign_folder(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     out = rcnn_se("make-demo-corpus", "--root", str(root), "--train-speakers", "1", "--test-speakers", "1",

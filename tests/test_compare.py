@@ -14,6 +14,7 @@ from rcnn_se.reporting.paired_stats import paired, signed
 from rcnn_se.reporting.tables import utterance_rows
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("headline_sweep")
 def test_compare_prints_the_paired_differences_of_the_logged_scores(
     headline_sweep: tuple[Path, str], capsys
@@ -39,6 +40,7 @@ def test_compare_prints_the_paired_differences_of_the_logged_scores(
     assert "STOI gain over the noisy input by test SNR" in out
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("headline_sweep")
 def test_compare_refuses_what_it_cannot_answer_in_one_line(headline_sweep: tuple[Path, str], capsys) -> None:
     work, _ = headline_sweep

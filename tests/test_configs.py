@@ -208,6 +208,7 @@ def test_the_checks_import_neither_torch_nor_lightning_nor_mlflow() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_bad_overrides_are_refused_before_anything_exists(tmp_path: Path) -> None:
     """`python train.py <bad override>` as a user runs it: exit status 1, one line on stderr naming the key,
     no job folder, no MLflow store or run (each took 1.7-2.6 s on a loaded 2-core machine)."""

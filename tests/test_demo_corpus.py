@@ -31,6 +31,7 @@ def digest(root: Path) -> str:
     return h.hexdigest()
 
 
+@pytest.mark.slow
 def test_layout_labels_and_conditions(corpus: Path) -> None:
     train, test = scan_split(corpus, "train"), scan_split(corpus, "test")  # the real corpus's reader
     assert len(train) == 2 * 20 and len(test) == 1 * 5 * 4
@@ -55,6 +56,7 @@ def test_default_spec_has_28_distinct_training_voices_and_held_out_test_voices()
     assert len({round(v.vtl, 2) for v in train}) > 10 and len({round(v.tilt_hz) for v in train}) == 28
 
 
+@pytest.mark.slow
 def test_logged_snr_is_the_mixed_snr(corpus: Path) -> None:
     for u in scan_split(corpus, "test")[:8]:
         clean, sr = read_wav(u.clean_path)
@@ -64,6 +66,7 @@ def test_logged_snr_is_the_mixed_snr(corpus: Path) -> None:
         assert measured == pytest.approx(u.snr, abs=0.2)
 
 
+@pytest.mark.slow
 def test_speakers_differ(corpus: Path) -> None:
     def centroid(speaker: str) -> float:
         values = []
@@ -76,6 +79,7 @@ def test_speakers_differ(corpus: Path) -> None:
     assert abs(centroid("p301") - centroid("p302")) > 20.0
 
 
+@pytest.mark.slow
 def test_deterministic_and_seed_sensitive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = digest(generate_demo_corpus(tmp_path / "first", FEW))
     monkeypatch.setattr(synth, "THREADS", 1)  # one utterance at a time: the same corpus, byte for byte
@@ -86,6 +90,7 @@ def test_deterministic_and_seed_sensitive(tmp_path: Path, monkeypatch: pytest.Mo
     assert digest(generate_demo_corpus(tmp_path / "other", other)) != first
 
 
+@pytest.mark.slow
 def test_numpy_engine_and_48k(tmp_path: Path) -> None:
     spec = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=4, sample_rate=48000)
     root = generate_demo_corpus(tmp_path / "np", spec, engine="numpy")
@@ -103,6 +108,7 @@ def test_interrupted_generation_leaves_no_corpus(tmp_path: Path, monkeypatch: py
     assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir()), "no partial corpus, no temp folder"
 
 
+@pytest.mark.slow
 def test_foreign_folder_refused_and_other_spec_regenerated(tmp_path: Path) -> None:
     foreign = tmp_path / "mine"
     foreign.mkdir()
@@ -116,6 +122,7 @@ def test_foreign_folder_refused_and_other_spec_regenerated(tmp_path: Path) -> No
     assert len(scan_split(root, "train")) == 20
 
 
+@pytest.mark.slow
 def test_clean_speech_has_a_recording_floor_not_digital_silence(corpus: Path) -> None:
     for u in scan_split(corpus, "train")[:6]:
         clean, sr = read_wav(u.clean_path)

@@ -23,6 +23,7 @@ def test_training_and_test_effects_are_disjoint_and_hold_no_speech() -> None:
     assert any("vacuum" in p.name for p in test) and any("/birds/" in str(p) for p in train)
 
 
+@pytest.mark.slow
 @needs_debian
 def test_debian_voices_train_and_real_noises_join_the_generators(tmp_path: Path) -> None:
     spec = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=10, sample_rate=16000,
@@ -38,6 +39,7 @@ def test_debian_voices_train_and_real_noises_join_the_generators(tmp_path: Path)
     assert {u.speaker for u in test} == {"p901"}, "the demo test set keeps its synthetic talkers"
 
 
+@pytest.mark.slow
 def test_missing_packages_fall_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:  # unknown voices: tests/test_configs.py (the schema's rule)

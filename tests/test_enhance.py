@@ -156,6 +156,7 @@ def test_bad_inputs_do_not_lose_good_ones(checkpoint: Path, tmp_path: Path, caps
         )
 
 
+@pytest.mark.slow
 def test_from_mlflow_run_via_console_script(checkpoint: Path, tmp_path: Path) -> None:  # noqa: F811
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)

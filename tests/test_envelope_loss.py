@@ -75,6 +75,7 @@ def test_the_system_adds_the_term_only_when_weighted() -> None:
     assert torch.isclose(extra, base + 0.5 * envelope, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_bf16_fit_with_the_term_lowers_it() -> None:
     """The term under bf16 autocast in a real Lightning fit: logged, finite, and trained down."""
     import lightning as L

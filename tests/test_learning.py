@@ -95,12 +95,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("learn") / "corpus")
 
 
+@pytest.mark.slow
 def test_training_learns(corpus: Path, tmp_path: Path) -> None:
     result = learning_check(corpus, tmp_path / "cache")
     assert result["val_model"] < 0.5 * result["val_identity"], result
     assert result["sdr_model"] > result["sdr_identity"] + 1.0, result
 
 
+@pytest.mark.slow
 def test_swapped_pairs_are_caught(corpus: Path, tmp_path: Path) -> None:
     result = learning_check(corpus, tmp_path / "cache", swapped=True)
     assert not result["val_model"] < 0.5 * result["val_identity"], result

@@ -22,6 +22,7 @@ def signals(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return clean, (clean + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_pool_scores_equal_in_process_scores():
     pairs = [signals(seed) for seed in range(3)]
     with MetricPool(2) as pool:
@@ -50,6 +51,7 @@ def pooled_pesq(seed: int) -> float:
         return pool.submit(*signals(seed), 16000).result()["pesq_wb"]
 
 
+@pytest.mark.slow
 def test_pool_inside_a_loky_worker():
     """Hydra's parallel launcher (hydra/launcher=local_parallel, joblib's loky backend) runs each job in a
     loky worker, whose start method 'loky' a spawned metric worker cannot set up: the pool crashed there."""

@@ -46,6 +46,7 @@ def noisy_wav(path: Path, sr: int = 22050) -> Path:
     return write_wav(path, 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(len(t)), sr)
 
 
+@pytest.mark.slow
 def test_load_model_enhances_a_wav_file(logged: tuple[str, EnhancementSystem, Path], tmp_path: Path) -> None:
     uri, system, _ = logged
     mlflow.set_tracking_uri(uri)
@@ -63,6 +64,7 @@ def test_load_model_enhances_a_wav_file(logged: tuple[str, EnhancementSystem, Pa
     assert model.metadata.saved_input_example_info is not None
 
 
+@pytest.mark.slow
 def test_bad_waveform_is_refused_with_its_shape(logged: tuple[str, EnhancementSystem, Path]) -> None:
     mlflow.set_tracking_uri(logged[0])
     model = mlflow.pyfunc.load_model("models:/tiny/1")
@@ -70,6 +72,7 @@ def test_bad_waveform_is_refused_with_its_shape(logged: tuple[str, EnhancementSy
         model.predict(pd.DataFrame({"waveform": [[]], "sample_rate": [16000]}))
 
 
+@pytest.mark.slow
 def test_enhance_cli_takes_the_registered_model(
     logged: tuple[str, EnhancementSystem, Path], tmp_path: Path
 ) -> None:
@@ -83,6 +86,7 @@ def test_enhance_cli_takes_the_registered_model(
     np.testing.assert_allclose(enhanced, expected, atol=1e-4)  # 16-bit wav rounding
 
 
+@pytest.mark.slow
 def test_enhance_cli_names_a_missing_model(
     logged: tuple[str, EnhancementSystem, Path], tmp_path: Path
 ) -> None:
@@ -95,6 +99,7 @@ def test_enhance_cli_names_a_missing_model(
     assert "\n" not in message and not (tmp_path / "out" / "in_enhanced.wav").exists()
 
 
+@pytest.mark.slow
 def test_a_long_input_is_enhanced_in_blocks_to_the_same_samples(
     logged: tuple[str, EnhancementSystem, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

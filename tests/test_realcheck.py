@@ -37,6 +37,7 @@ def digest(root: Path) -> str:
     return h.hexdigest()
 
 
+@pytest.mark.slow
 def test_layout_speakers_conditions_and_rate(built: Path) -> None:
     utts = scan_split(built, "test")  # the reader every run uses
     info = json.loads((built / MANIFEST).read_text())
@@ -74,6 +75,7 @@ def test_split_at_pauses_cuts_in_a_pause_and_keeps_a_short_tail() -> None:
     assert [len(p) for p in realcheck.split_at_pauses(short_tail, sr)] == [len(short_tail)]
 
 
+@pytest.mark.slow
 def test_deterministic_and_left_alone_when_current(built: Path, sources: Path, tmp_path: Path) -> None:
     again = build_realcheck(tmp_path / "again", sources)
     assert digest(again) == digest(built)
@@ -88,6 +90,7 @@ def unused_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_corrupt_source_is_skipped_by_name(
     sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -115,6 +115,7 @@ def check_snrs(root: Path) -> None:
         assert measured == pytest.approx(u.snr, abs=0.1), u.uid
 
 
+@pytest.mark.slow
 def test_layout_labels_and_manifest_from_given_noise_files(built: Path, noise_folder: Path) -> None:
     check_layout(built, {"hum-low", "door-slam", "fan"})
     info = json.loads((built / MANIFEST).read_text())
@@ -122,10 +123,12 @@ def test_layout_labels_and_manifest_from_given_noise_files(built: Path, noise_fo
     assert info["noise_package"] == "given files"
 
 
+@pytest.mark.slow
 def test_every_mix_is_within_a_tenth_of_a_db_of_its_snr(built: Path) -> None:
     check_snrs(built)
 
 
+@pytest.mark.slow
 def test_same_bytes_for_a_seed_and_a_current_set_is_left_alone(
     built: Path, sources: Path, noise_folder: Path, tmp_path: Path
 ) -> None:
@@ -139,6 +142,7 @@ def test_same_bytes_for_a_seed_and_a_current_set_is_left_alone(
     assert (built / MANIFEST).stat().st_mtime_ns == stamp, "a current set is not rebuilt"
 
 
+@pytest.mark.slow
 def test_a_changed_noise_file_rebuilds_the_set(sources: Path, noise_folder: Path, tmp_path: Path) -> None:
     folder = tmp_path / "noises"
     folder.mkdir()
@@ -151,6 +155,7 @@ def test_a_changed_noise_file_rebuilds_the_set(sources: Path, noise_folder: Path
     assert digest(build_realnoise(root, sources, noise_files=fixture_noises(folder))) != before
 
 
+@pytest.mark.slow
 @needs_debian
 def test_debian_set_uses_exactly_the_held_out_effects(debian_built: Path) -> None:
     held_out, training = debian_audio.sound_effects("test"), debian_audio.sound_effects("train")
@@ -161,6 +166,7 @@ def test_debian_set_uses_exactly_the_held_out_effects(debian_built: Path) -> Non
     check_layout(debian_built, {safe_id(p.stem) for p in held_out})
 
 
+@pytest.mark.slow
 @needs_debian
 def test_debian_set_mixes_at_their_snrs_and_is_deterministic(
     debian_built: Path, sources: Path, tmp_path: Path

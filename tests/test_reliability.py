@@ -72,6 +72,7 @@ def test_limits_may_grow_under_a_schedule_that_does_not_plan_the_length(tmp_path
         check_same_job(shrunk, out, GROWABLE, choices)
 
 
+@pytest.mark.slow
 def test_config_values_are_checked_by_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^dropout='abc': expected a number in \[0, 1\)$"):
         check_values(composed(["dropout=abc"], tmp_path))
@@ -129,6 +130,7 @@ def test_truncated_last_checkpoint_falls_back_to_the_newest_readable(
     torch.load(checkpoint, weights_only=True)  # the source itself stayed whole
 
 
+@pytest.mark.slow
 def test_unreachable_tracking_server_fails_fast_in_one_line() -> None:
     uri = f"http://127.0.0.1:{unused_port()}"
     start = time.monotonic()
@@ -147,6 +149,7 @@ def test_unreachable_tracking_server_fails_fast_in_one_line() -> None:
         assert time.monotonic() - start < 15
 
 
+@pytest.mark.slow
 def test_runs_clean_lists_and_deletes_failed_and_stale_runs(tmp_path: Path, capsys) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
@@ -186,6 +189,7 @@ def test_runs_clean_lists_and_deletes_failed_and_stale_runs(tmp_path: Path, caps
     assert done.returncode == 0 and failed not in done.stdout and sweep in done.stdout
 
 
+@pytest.mark.slow
 def test_a_folder_whose_job_runs_is_not_entered_by_a_second_process(tmp_path: Path) -> None:
     import fcntl
 

@@ -35,6 +35,7 @@ def test_a_signal_ends_the_job_in_one_line_with_the_run_killed(tmp_path: Path, s
     assert [line for line in lines if name in line or "KeyboardInterrupt" in line] == lines[-1:], lines
 
 
+@pytest.mark.slow
 def test_ctrl_c_before_the_job_starts_is_one_line_too(tmp_path: Path) -> None:
     """A Ctrl-C while Hydra composes the config or the job's imports load, before the job's own handler:
     one line and 130, no traceback and no run."""

@@ -66,6 +66,7 @@ def validation_loss(dm: EdinburghDataModule, precision: str, steps: int) -> floa
     return float(trainer.validate(system, datamodule=dm, verbose=False)[0]["val/loss"])
 
 
+@pytest.mark.slow
 def test_bf16_autocast_validation_loss_within_2_percent_of_fp32(tiny_corpus: Path, tmp_path: Path) -> None:
     dm = datamodule(tiny_corpus, tmp_path / "cache", num_workers=0)
     untrained = validation_loss(dm, "32-true", 0)

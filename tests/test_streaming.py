@@ -58,6 +58,7 @@ def test_resampled_spans_equal_resampling_the_whole(orig: int, target: int) -> N
         np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sr", [48000, 44100, 16000, 8000])
 def test_blocks_equal_the_whole_file_in_fp32(sr: int) -> None:
     system = paper_like()
