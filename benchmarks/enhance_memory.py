@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -27,18 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from peak import cpu_model
 
 from rcnn_se.data.audio import write_wav_blocks
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write_tiled(path: Path, seconds: int, sr: int) -> Path:

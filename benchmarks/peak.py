@@ -15,11 +15,35 @@ and the summary prints every measurement's range.
 
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 
 import torch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_isa() -> str:
+    """The vector ISA torch dispatches to (AVX2, AVX512, ...) and whether bf16 is native (AVX512-BF16 or
+    AMX): what decides fp32 or bf16 training (the `cpu_precision` resolver) and every peak below."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    bf16 = f"native bf16 ({', '.join(native)})" if native else "no native bf16 (bf16 is emulated)"
+    return f"{torch.backends.cpu.get_cpu_capability()}, {bf16}"
 
 
 def best_seconds(fn, repeat: int = 1) -> float:

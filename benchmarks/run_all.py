@@ -25,7 +25,7 @@ from evaluation import bench_evaluation
 from inference_e2e import bench_inference_e2e
 from inference_net import bench_inference, bench_precision
 from loading import bench_loading
-from peak import Peaks
+from peak import Peaks, cpu_isa, cpu_model
 from train_speed import bench_lightning
 
 from rcnn_se.data.synth import DemoSpec, ensure_demo_corpus
@@ -46,7 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     silence_known_noise()  # the figures, without Lightning's tips between them
     cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    print(
+        f"machine: {cpu_model()}, {cpu_isa()}; {cores} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     peaks = Peaks()
     for threads in sorted({cores, 1}, reverse=True):
         peaks.report(threads)
