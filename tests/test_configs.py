@@ -165,6 +165,10 @@ BAD_OVERRIDES = {
         (["evaluate.max_utterances=0"], "evaluate.max_utterances=0: expected a whole number >= 1, or null"),
         (["realcheck.enabled=maybe"], "realcheck.enabled='maybe': expected true or false"),
         (["trainer.max_steps=-5"], "trainer.max_steps=-5: expected a whole number (-1 for no limit)"),
+        (
+            ["trainer.limit_train_batches=1.5"],
+            "trainer.limit_train_batches=1.5: expected a fraction in (0, 1], a whole number of batches",
+        ),
     ],
 )
 def test_bad_values_are_named_by_the_key_typed(overrides: list[str], answer: str, tmp_path: Path) -> None:
@@ -195,6 +199,16 @@ def test_one_default_per_setting_from_the_schema(tmp_path: Path) -> None:
     assert dict(evaluation.evaluate) == dict(cfg.evaluate) and evaluation.realcheck.enabled is False
     check_values(evaluation)
     assert set(ACTIVATIONS) == set(schema.ACTIVATIONS)
+
+
+def test_the_generator_and_the_data_config_agree_on_the_demo_corpus(tmp_path: Path) -> None:
+    """`rcnn-se make-demo-corpus` builds from the generator's own defaults (DemoSpec) and `python train.py`
+    from conf/data/demo.yaml: the same corpus only while the two say the same, field for field."""
+    from rcnn_se.data.synth import DemoSpec
+
+    demo = OmegaConf.to_container(composed([], tmp_path).data.demo)
+    assert set(demo) == {f.name for f in dataclasses.fields(schema.Demo)}
+    assert demo == {name: getattr(DemoSpec(), name) for name in demo}
 
 
 def test_the_checks_import_neither_torch_nor_lightning_nor_mlflow() -> None:

@@ -61,7 +61,7 @@ def test_relaunch_with_another_config_is_refused_and_leaves_the_folder(tmp_path:
 
 def test_limits_may_grow_under_a_schedule_that_does_not_plan_the_length(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    first = composed(["scheduler=plateau"], tmp_path)
+    first = composed(["scheduler=plateau", "trainer.max_epochs=5"], tmp_path)
     save_job_config(split(first)[0], first, out)
     grown, choices = split(composed(["scheduler=plateau", "trainer.max_epochs=8"], tmp_path))
     check_same_job(grown, out, GROWABLE, choices)

@@ -73,6 +73,10 @@ WHOLE = Rule("a whole number", _whole)
 POSITIVE = Rule("a positive number", lambda v: _number(v) and v > 0)
 COUNT = whole_at_least(1)
 LIMIT = Rule("a whole number (-1 for no limit)", lambda v: _whole(v) and v >= -1)
+BATCHES = Rule(
+    "a fraction in (0, 1], a whole number of batches, or null for all",
+    lambda v: v is None or (_whole(v) and v >= 0) or (isinstance(v, float) and 0 < v <= 1),
+)
 SWITCH = Rule("true or false", lambda v: isinstance(v, bool))
 TEXT = Rule("a string", lambda v: isinstance(v, str))
 FRACTION = number_in(0, 1)
@@ -246,6 +250,7 @@ class Scheduler:
 class Trainer:
     max_epochs: int = setting(LIMIT, "epochs to train")
     max_steps: int = setting(LIMIT, "optimizer steps to train")
+    limit_train_batches: int | float | None = setting(BATCHES, "the training batches of each epoch")
 
 
 @dataclass(frozen=True)
