@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def main() -> None:
         "--train-overrides", nargs="*", default=[], help="Hydra overrides of the job (b) times"
     )
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each figure as it is measured, also into a log file
     silence_known_noise()  # the figures, without Lightning's tips between them
     cores = os.cpu_count() or 1
     print(
