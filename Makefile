@@ -46,14 +46,12 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 	  --default-artifact-root $(CURDIR)/mlruns/artifacts --host $(HOST) --port $(PORT)
 
-# Tests run on every core plus one (pytest-xdist; at most 4 workers): a few tests wait rather than compute
-# (a submitit job stalled until its time limit, a worker waiting for the shared sweep another one trains,
-# servers starting), and the extra worker keeps the cores busy meanwhile. Tests sharing a session fixture
-# carry an xdist_group as a scheduling hint; the fixture itself is built once under a file lock
-# (tests/conftest.py), wherever they land. `make test-fast` (no @pytest.mark.slow: no jobs, no corpora)
-# is the inner loop.
-WORKERS ?= $(shell n=$$(nproc); echo $$(( n + 1 < 4 ? n + 1 : 4 )))
-XDIST   ?= -n $(WORKERS) --dist loadgroup
+# Tests run on every core (pytest-xdist; at most 4 workers): most of their time is train.py subprocesses
+# importing torch on one core. (One worker more than cores, 3 on 2 cores, was no faster: 672 s against 666 s
+# for the suite on an idle 2-core EPYC, 2026-12-07.) Tests sharing a session fixture carry an xdist_group as
+# a scheduling hint; the fixture itself is built once under a file lock (tests/conftest.py), wherever they
+# land. `make test-fast` (no @pytest.mark.slow: no jobs, no corpora) is the inner loop.
+XDIST   ?= -n auto --maxprocesses 4 --dist loadgroup
 # The slowest tests are listed at the end of every run, so the suite's 10-minute budget can be watched.
 DURATIONS ?= --durations=25 --durations-min=5
 
