@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from rcnn_se.cpu import BF16_FLAGS, bf16_is_native
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -36,13 +38,10 @@ def cpu_model() -> str:
 
 def cpu_isa() -> str:
     """The vector ISA torch dispatches to (AVX2, AVX512, ...) and whether bf16 is native (AVX512-BF16 or
-    AMX): what decides fp32 or bf16 training (the `cpu_precision` resolver) and every peak below."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        flags = set()
-    native = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    bf16 = f"native bf16 ({', '.join(native)})" if native else "no native bf16 (bf16 is emulated)"
+    AMX), as the `cpu_precision` resolver decides it: what picks fp32 or bf16 training and every peak
+    below."""
+    native = bf16_is_native()
+    bf16 = f"native bf16 ({' or '.join(BF16_FLAGS)})" if native else "no native bf16 (bf16 is emulated)"
     return f"{torch.backends.cpu.get_cpu_capability()}, {bf16}"
 
 
@@ -104,8 +103,6 @@ class Peaks:
     def report(self, threads: int) -> None:
         """Measure and print the peaks on `threads` threads: fp32, and bf16 where the CPU has it natively
         (emulated, a 2048^3 bf16 torch.mm takes tens of seconds a call on an AVX2-only EPYC)."""
-        from rcnn_se.cpu import bf16_is_native
-
         dtypes = DTYPES if bf16_is_native() else {"fp32": DTYPES["fp32"]}
         rates = {dtype: self.measure(dtype, threads, repeat=5) for dtype in dtypes}
         print(
