@@ -48,9 +48,9 @@ ui: install
 
 # Tests run on every core (pytest-xdist; at most 4 workers): most of their time is train.py subprocesses
 # importing torch on one core. (One worker more than cores, 3 on 2 cores, was no faster: 672 s against 666 s
-# for the suite on an idle 2-core EPYC, 2026-12-07.) Tests sharing a session fixture carry an xdist_group as
-# a scheduling hint; the fixture itself is built once under a file lock (tests/conftest.py), wherever they
-# land. `make test-fast` (no @pytest.mark.slow: no jobs, no corpora) is the inner loop.
+# for the suite on an idle 2-core EPYC, 2026-12-07.) Tests sharing a session fixture carry an xdist_group, so
+# one worker builds it and the others never wait for it (pyproject pins pytest < 9.2, where loadgroup works);
+# the fixture is built once under a file lock (tests/conftest.py) wherever they land. `make test-fast` (no @pytest.mark.slow: no jobs, no corpora) is the inner loop.
 XDIST   ?= -n auto --maxprocesses 4 --dist loadgroup
 # The slowest tests are listed at the end of every run, so the suite's 10-minute budget can be watched.
 DURATIONS ?= --durations=25 --durations-min=5

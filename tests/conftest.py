@@ -105,11 +105,11 @@ def headline_sweep(shared_data_dir: Path) -> tuple[Path, str]:
     """`python train.py -m model=rcnn,cnn dropout=0,0.2` on the tiny setting, with models registered, system
     metrics and a progress line per step: (project folder, console output). Trained once per session for
     the tests that only read a sweep back, whichever pytest-xdist workers they land on: the first worker
-    trains it under a file lock in the workers' shared temp folder and the others wait and reuse it (their
-    xdist group is a scheduling hint only: pytest 9.2 with pytest-xdist 3.8 split the group and trained the
-    sweep twice). Its console output is written last, as the mark of a complete build: a folder without it
-    is a failed build, removed and trained again, never reused. (Not renamed into place: the store holds
-    absolute artifact paths.)"""
+    trains it under a file lock in the workers' shared temp folder and the others wait and reuse it. Their
+    `xdist_group` keeps them on one worker, so nobody waits (pytest < 9.2: tests/test_xdist_groups.py); the
+    lock keeps the build single when they do split (a run without `--dist loadgroup`). Its console output
+    is written last, as the mark of a complete build: a folder without it is a failed build, removed and
+    trained again, never reused. (Not renamed into place: the store holds absolute artifact paths.)"""
     work = shared_data_dir.parent / "headline_sweep"
     console = work / "console.txt"
     with (shared_data_dir.parent / "headline_sweep.lock").open("w") as lock:

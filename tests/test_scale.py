@@ -108,18 +108,19 @@ def test_submitit_launcher_runs_the_sweep(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_timed_out_submitit_job_is_requeued_and_resumes(tmp_path: Path) -> None:
-    """A job that hits its time limit (SLURM would preempt or time it out the same way) is signalled,
-    requeued by submitit, and the requeued job resumes from last.ckpt into the same MLflow run."""
+    """A job signalled at its time limit (SLURM would preempt or time it out the same way; here the job
+    sends itself the signal, killer.TimeLimitOnce) is checkpointed and requeued by submitit, and the
+    requeued job resumes from last.ckpt into the same MLflow run."""
     train(
         tmp_path,
         "-m",
         "hydra/launcher=submitit_local",
-        "hydra.launcher.timeout_min=2",  # the requeued job's time too: 1 minute fails on a loaded machine
+        "hydra.launcher.timeout_min=5",  # not waited for (killer.TimeLimitOnce); the requeued job's limit
         "+hydra.launcher.max_num_timeout=1",
         "evaluate.workers=0",
         "threads=1",
         "trainer.max_epochs=3",
-        "+callbacks.stall._target_=killer.StallOnce",
+        "+callbacks.stall._target_=killer.TimeLimitOnce",
         f"+callbacks.stall.marker={tmp_path / 'stalled'}",
         *tiny_except("evaluate.workers", "trainer.max_epochs"),
         pythonpath=TESTS,
