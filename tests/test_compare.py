@@ -64,3 +64,23 @@ def test_values_are_matched_as_a_job_logs_them() -> None:
     remixed = side_runs(runs, parse_side(["data.remix=true", "experiment=null"]))
     assert {seed: run.run_id for seed, run in remixed.items()} == {"2.0": "c"}  # one run a seed: the newest
     assert [r.run_id for r in side_runs(runs, parse_side(["data.remix=false"])).values()] == ["b"]
+
+
+def test_a_side_matching_runs_of_two_settings_is_refused_naming_them() -> None:
+    """`--b model=rcnn` over default and real-voice runs once took the newest run per seed, mixing them."""
+    from rcnn_se.reporting.compare import CompareError, parse_side, side_runs
+    from rcnn_se.reporting.run_groups import RunRecord
+
+    def run(run_id: str, start: int, seed: str, voices: str, **more: str) -> RunRecord:
+        params = {"choice.model": "rcnn", "seed": seed, "data.demo.voices": voices, **more}
+        return RunRecord(run_id, "", start, params, {})
+
+    runs = [
+        run("a", 1, "2", "synthetic", **{"paths.root_dir": "/one"}),
+        run("b", 2, "3", "synthetic", **{"paths.root_dir": "/two"}),  # where it ran: the same setting
+        run("c", 3, "2", "mixed"),
+    ]
+    with pytest.raises(CompareError, match=r"^model=rcnn matches runs that differ in data.demo.voices "):
+        side_runs(runs, parse_side(["model=rcnn"]), "model=rcnn")
+    chosen = side_runs(runs, parse_side(["model=rcnn", "data.demo.voices=synthetic"]))
+    assert sorted(r.run_id for r in chosen.values()) == ["a", "b"]

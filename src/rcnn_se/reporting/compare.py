@@ -5,8 +5,9 @@ It answers "is training set / recipe A better than B on real speech?", the quest
 experiments/README.md's "Real talkers and real noise": `rcnn-se compare --a experiment=real_voices --b
 experiment=null model=rcnn --set realnoise`. A side is every finished job run whose params match all of its
 KEY=VALUE pairs (`choice.` is implied for a config group's name: `experiment=real_voices`, `model=cnn`); one
-run per seed, the newest, so a side should name every param its runs may differ in (the runs used are
-listed). For each metric it gives the noisy input, both sides, each side's gain over the noisy input
+run per seed, the newest. A side's runs must be one configuration: when they differ in a setting the side
+does not name, compare refuses and names it instead of mixing them (the runs used are listed).
+For each metric it gives the noisy input, both sides, each side's gain over the noisy input
 and the difference between the sides, as a mean with its 95 % bootstrap interval over utterances (each
 utterance's score averaged over a side's seeds) and the per-seed mean differences (seeds matched by number);
 then STOI's gain by test SNR.
@@ -25,7 +26,7 @@ import numpy as np
 
 from rcnn_se.metrics.names import METRICS
 from rcnn_se.reporting.paired_stats import Paired, Rows, paired, signed
-from rcnn_se.reporting.run_groups import RunRecord, canonical
+from rcnn_se.reporting.run_groups import HIDDEN, ConfigGroup, RunRecord, canonical, group_by_config
 from rcnn_se.reporting.tables_render import Table, markdown_table
 
 SETS = ("test", "realcheck", "realnoise")  # what every job scores and logs per utterance
@@ -48,13 +49,31 @@ def parse_side(pairs: Sequence[str]) -> dict[str, str]:
     return wanted
 
 
-def side_runs(runs: Sequence[RunRecord], wanted: Mapping[str, str]) -> dict[str, RunRecord]:
-    """seed -> the newest run whose params match every wanted value (`null` matches a param never set)."""
-    chosen: dict[str, RunRecord] = {}
-    for run in sorted(runs, key=lambda r: r.start_time):
-        if all(canonical(run.params.get(k, "None")) == canonical(as_logged(v)) for k, v in wanted.items()):
-            chosen[canonical(run.params.get("seed", run.run_id))] = run
-    return chosen
+def side_runs(runs: Sequence[RunRecord], wanted: Mapping[str, str], label: str = "") -> dict[str, RunRecord]:
+    """seed -> the newest run whose params match every wanted value (`null` matches a param never set).
+    The matching runs must be one configuration (rcnn_se.reporting.run_groups: they may differ only in where
+    and how they ran): runs that differ in a setting are refused, naming it, never mixed into one side."""
+    matching = [
+        run
+        for run in runs
+        if all(canonical(run.params.get(k, "None")) == canonical(as_logged(v)) for k, v in wanted.items())
+    ]
+    groups = group_by_config(matching)
+    if len(groups) > 1:
+        raise CompareError(f"{label or 'a side'} matches runs that differ in {differences(groups)}: name it")
+    return {canonical(run.params.get("seed", run.run_id)): run for group in groups for run in group.runs}
+
+
+def differences(groups: Sequence[ConfigGroup], shown: int = 3) -> str:
+    """The settings the groups' runs disagree on, with their values: `data.remix (False, True)`."""
+    keys = sorted({k for g in groups for k in g.params if not k.startswith(HIDDEN)})
+    parts = []
+    for key in keys:
+        values = sorted({canonical(g.params.get(key, "None")) for g in groups})
+        if len(values) > 1:
+            parts.append(f"{key.removeprefix('choice.')} ({', '.join(values)})")
+    more = f" and {len(parts) - shown} more" if len(parts) > shown else ""
+    return ", ".join(parts[:shown]) + more
 
 
 def as_logged(value: str) -> str:
@@ -133,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = (" ".join(args.a), " ".join(args.b))
     try:
         runs = load_runs(uri, args.experiment_name)
-        sides = [side_runs(runs, parse_side(pairs)) for pairs in (args.a, args.b)]
+        sides = [side_runs(runs, parse_side(p), lb) for p, lb in zip((args.a, args.b), labels, strict=True)]
         for label, side in zip(labels, sides, strict=True):
             if not side:
                 where = f"{args.experiment_name!r} at {uri}"
