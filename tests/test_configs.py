@@ -201,14 +201,18 @@ def test_one_default_per_setting_from_the_schema(tmp_path: Path) -> None:
     assert set(ACTIVATIONS) == set(schema.ACTIVATIONS)
 
 
-def test_the_generator_and_the_data_config_agree_on_the_demo_corpus(tmp_path: Path) -> None:
-    """`rcnn-se make-demo-corpus` builds from the generator's own defaults (DemoSpec) and `python train.py`
-    from conf/data/demo.yaml: the same corpus only while the two say the same, field for field."""
+def test_the_generator_and_the_data_config_read_one_demo_design(tmp_path: Path) -> None:
+    """`rcnn-se make-demo-corpus` builds from the generator's spec and `python train.py` from the composed
+    `data.demo`: both take the schema's Demo defaults, written nowhere else (the same corpus either way)."""
     from rcnn_se.data.synth import DemoSpec
 
     demo = OmegaConf.to_container(composed([], tmp_path).data.demo)
-    assert set(demo) == {f.name for f in dataclasses.fields(schema.Demo)}
-    assert demo == {name: getattr(DemoSpec(), name) for name in demo}
+    assert demo == dataclasses.asdict(schema.Demo())
+    assert {name: getattr(DemoSpec(), name) for name in demo} == demo
+    assert "\ndemo:" not in (CONF / "data" / "demo.yaml").read_text()
+    assert composed(["data=voicebank", "data.root=/x"], tmp_path).data.demo is None
+    mixed = composed(["data.demo.voices=mixed"], tmp_path).data.demo
+    assert mixed.voices == "mixed" and mixed.n_train_speakers == schema.Demo().n_train_speakers
 
 
 def test_the_checks_import_neither_torch_nor_lightning_nor_mlflow() -> None:

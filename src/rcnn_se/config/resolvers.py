@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from omegaconf import OmegaConf
 
-from rcnn_se.config.schema import SYSTEM, Evaluate, Realcheck
+from rcnn_se.config.schema import SYSTEM, Demo, Evaluate, Realcheck
 
 
 def cpu_precision() -> str:
@@ -34,15 +34,16 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
 
 
 def store_shared_blocks() -> None:
-    """The schema's defaults as plain (untyped) nodes: `system` (top-level keys), `evaluate/default` and
-    `realcheck/default`. Untyped so that a bad value reaches rcnn_se.config.checks and its one line, not
-    OmegaConf's multi-line type error."""
+    """The schema's defaults as plain (untyped) nodes: `system` (top-level keys), `evaluate/default`,
+    `realcheck/default` and `demo_corpus/default` (the demo corpus's design, `data.demo`). Untyped so that
+    a bad value reaches rcnn_se.config.checks and its one line, not OmegaConf's multi-line type error."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
     store.store(name="system", node=asdict(SYSTEM))
     store.store(group="evaluate", name="default", node=asdict(Evaluate()))
     store.store(group="realcheck", name="default", node=asdict(Realcheck()))
+    store.store(group="demo_corpus", name="default", node=asdict(Demo()))  # data/demo.yaml's `demo` block
 
 
 def register_resolvers() -> None:

@@ -188,16 +188,27 @@ class Stft:
 
 @dataclass(frozen=True)
 class Demo:
-    """The generated demo corpus (rcnn_se.data.synth), made on first use."""
+    """The generated demo corpus (rcnn_se.data.synth), made on first use: its defaults are the embedded
+    corpus's (conf/data/demo.yaml takes them from here, as `rcnn-se make-demo-corpus` does)."""
 
-    n_train_speakers: int = setting(COUNT, "training talkers")
-    n_test_speakers: int = setting(COUNT, "test talkers")
-    per_condition: int = setting(COUNT, "test utterances per talker and (noise, SNR) condition")
-    train_per_speaker: int = setting(COUNT, "training utterances per talker")
-    sample_rate: int = setting(COUNT, "rate of the written files")
-    seed: int = setting(WHOLE, "seed of the generator")
-    voices: str = setting(one_of(*VOICES), "training talkers (real Debian voices: rcnn_se.data.demo_real)")
-    real_noise: bool = setting(SWITCH, "also train on recorded sound effects (tuxpaint-stamps-default)")
+    n_train_speakers: int = setting(COUNT, "training talkers", 28)
+    n_test_speakers: int = setting(COUNT, "test talkers", 2)
+    per_condition: int = setting(
+        COUNT, "test utterances per talker and (noise, SNR) condition, as in the real test set's design", 1
+    )
+    train_per_speaker: int = setting(
+        COUNT, "training utterances per talker; the (noise, SNR) conditions cycle over them", 12
+    )
+    sample_rate: int = setting(COUNT, "rate of the written files", 48000)
+    seed: int = setting(WHOLE, "seed of the generator", 0)
+    voices: str = setting(
+        one_of(*VOICES),
+        "training talkers; debian/mixed: real Debian voices (rcnn_se.data.demo_real)",
+        "synthetic",
+    )
+    real_noise: bool = setting(
+        SWITCH, "also train on recorded sound effects (Debian tuxpaint-stamps-default)", False
+    )
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,13 @@ def add_spec_options(
     choices: dict[str, Sequence[str]] | None = None,
 ) -> None:
     """One `--field-name` option per field of `spec_type` (`renamed` maps a field to another option name),
-    its default the dataclass's."""
+    its default the dataclass's, its help the schema's line for it where the field is a schema setting."""
     hints = typing.get_type_hints(spec_type)
     for field in dataclasses.fields(spec_type):
         name = (renamed or {}).get(field.name, field.name.replace("_", "-"))
         extra = {"choices": choices[field.name]} if field.name in (choices or {}) else {}
+        if "doc" in field.metadata:  # a schema setting documents itself (rcnn_se.config.schema.setting)
+            extra["help"] = f"{field.metadata['doc']} (default: %(default)s)"
         parser.add_argument(
             f"--{name}", dest=field.name, default=field.default, **_option_type(hints[field.name]), **extra
         )

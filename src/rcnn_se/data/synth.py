@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rcnn_se.config.schema import VOICES
+from rcnn_se.config.schema import VOICES, Demo
 from rcnn_se.data.audio import write_wav
 from rcnn_se.data.corpus import SPLITS, TEST_SNRS, TRAIN_SNRS, foreign
 from rcnn_se.data.noises import Noise, recording_floor, training_noises, unseen_noises
@@ -72,19 +72,12 @@ class DemoCorpusError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class DemoSpec:
-    n_train_speakers: int = 28
-    n_test_speakers: int = 2
-    per_condition: int = (
-        1  # test: sentences per (noise, SNR) per test speaker, as in the real test set's design
-    )
-    train_per_speaker: int = 12  # training sentences per speaker; (noise, SNR) conditions cycle over them
-    sample_rate: int = 48000
-    seed: int = 0
+class DemoSpec(Demo):
+    """What the generator makes: the schema's settings (rcnn_se.config.schema.Demo, their defaults and rules
+    written once there) and the utterance lengths, which no config sets."""
+
     min_seconds: float = 1.5
     max_seconds: float = 3.5
-    voices: str = "synthetic"  # training talkers: synthetic | debian | mixed (rcnn_se.data.demo_real)
-    real_noise: bool = False  # recorded sound effects beside the ten training noise generators
 
 
 def mix(clean: np.ndarray, noise: np.ndarray, snr_db: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
