@@ -19,13 +19,15 @@ def main(cfg: DictConfig) -> float | None:
     from rcnn_se.config.early import check_first
     from rcnn_se.data.corpus import check_snr_condition
     from rcnn_se.errors import one_line_errors
+    from rcnn_se.tracking.mlflow_runs import mlflow_settings
     from rcnn_se.tracking.store import check_store
 
     def check_snr(c: DictConfig) -> None:
         check_snr_condition(c.data.root, c.snr, demo=c.data.get("demo") is not None)
 
     def check_tracking(c: DictConfig) -> None:
-        check_store(c.logger.get("tracking_uri", ""))
+        settings = mlflow_settings(c.logger)
+        check_store(settings.get("tracking_uri", "") if settings else "")
 
     with one_line_errors():  # config, server and store checked before the slow imports: answered in seconds
         check_first(cfg, [check_tracking, check_settings, check_snr, check_targets])  # the slow one last

@@ -80,34 +80,44 @@ def test_trainers_and_schedulers_instantiate(trainer: str, scheduler: str, tmp_p
 
 @pytest.mark.parametrize("logger", LOGGERS)
 def test_every_logger_instantiates_and_reaches_the_trainer(logger: str, tmp_path: Path) -> None:
-    """Each logger config builds a Lightning logger the trainer takes. The MLflow one writes into the run
-    the job opened (jobs/train_job.py passes its `run_id`); another logger leaves MLflow's store alone."""
+    """Each logger config builds Lightning loggers the trainer takes, one per entry of the group. The MLflow
+    one writes into the run the job opened (jobs/train_job.py passes its `run_id`); a config without it
+    leaves MLflow's store alone."""
     from lightning.pytorch.loggers import Logger
 
     cfg = composed([f"logger={logger}"], tmp_path)
-    extra = {}
-    if mlflow_runs.is_mlflow_logger(cfg.logger):
-        client = mlflow_runs.client_for(cfg.logger.tracking_uri)
-        experiment = client.create_experiment("configs")
-        extra["run_id"] = client.create_run(experiment).info.run_id
-    built = instantiate(cfg.logger, **extra)
-    assert isinstance(built, Logger)
+    entries = mlflow_runs.logger_entries(cfg.logger)
+    assert set(entries) == set(logger.split("_")) and set(entries) == set(cfg.logger)
+    built, run = [], None
+    for entry in entries.values():
+        if mlflow_runs.is_mlflow_logger(entry):
+            client = mlflow_runs.client_for(entry.tracking_uri)
+            experiment = client.create_experiment("configs")
+            run = client.create_run(experiment).info.run_id
+            built.append(instantiate(entry, run_id=run))
+        else:
+            built.append(instantiate(entry))
+    assert all(isinstance(b, Logger) for b in built)
     trainer = build_trainer(cfg, tmp_path / "out", logger=built)
-    assert trainer.logger is built
-    if extra:
-        assert built.run_id == extra["run_id"] and built.experiment_id == experiment
+    assert trainer.loggers == built
+    if run:
+        (mlflow,) = [b for b in built if getattr(b, "run_id", None)]
+        assert mlflow.run_id == run and mlflow.experiment_id == experiment
     else:
         assert not (tmp_path / "mlruns").exists()
 
 
 def test_csv_logger_writes_into_the_job_folder_and_mlflow_is_the_default(tmp_path: Path) -> None:
     default = composed([], tmp_path)
-    assert mlflow_runs.is_mlflow_logger(default.logger) and default.hydra.runtime.choices.logger == "mlflow"
-    assert default.logger.tracking_uri == f"sqlite:///{(tmp_path / 'mlruns').resolve() / 'mlflow.db'}"
+    assert default.hydra.runtime.choices.logger == "mlflow" and list(default.logger) == ["mlflow"]
+    settings = mlflow_runs.mlflow_settings(default.logger)
+    assert settings.tracking_uri == f"sqlite:///{(tmp_path / 'mlruns').resolve() / 'mlflow.db'}"
     cfg = composed(["logger=csv"], tmp_path)
-    assert not mlflow_runs.is_mlflow_logger(cfg.logger) and "tracking_uri" not in cfg.logger
-    built = instantiate(cfg.logger)
+    assert mlflow_runs.mlflow_settings(cfg.logger) is None
+    built = instantiate(cfg.logger.csv)
     assert Path(built.log_dir) == tmp_path / "out" / "csv" / "version_0"
+    one_logger_form = OmegaConf.create({"_target_": mlflow_runs.MLFLOW_LOGGER, "tracking_uri": "x"})
+    assert mlflow_runs.mlflow_settings(one_logger_form) == one_logger_form  # job folders written before
 
 
 def test_voicebank_data_needs_a_root_and_takes_one(tmp_path: Path) -> None:
@@ -240,3 +250,16 @@ def test_bad_overrides_are_refused_before_anything_exists(tmp_path: Path) -> Non
         assert lines[0].startswith(f"Error: {answer}"), (override, lines[0])
         assert not (tmp_path / "outputs").exists() and not (tmp_path / "mlruns").exists(), override
         print(f"{override}: refused in {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("baseline", ["noisy", "wiener", "spectral_subtraction"])
+def test_a_baseline_config_writes_only_its_group_and_runs_on_linear_magnitudes(
+    baseline: str, tmp_path: Path
+) -> None:
+    """The classic estimators choose their domain (conf/domain/linear.yaml) instead of writing global keys."""
+    text = (CONF / "model" / f"{baseline}.yaml").read_text()
+    assert "_global_" not in text and "compress" not in text
+    cfg = composed([f"model={baseline}"], tmp_path)
+    assert (cfg.compress, cfg.gain_floor_db, cfg.gain_ceiling_db) == ("none", None, None)
+    assert cfg.model.name == baseline and set(cfg.model) == {"_target_", "name", "stft"}
+    assert composed([f"model={baseline}", "gain_floor_db=-20"], tmp_path).gain_floor_db == -20  # typed last

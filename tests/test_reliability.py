@@ -59,6 +59,27 @@ def test_relaunch_with_another_config_is_refused_and_leaves_the_folder(tmp_path:
     assert {p.name: p.read_bytes() for p in (out / ".hydra").iterdir()} == saved
 
 
+def test_a_folder_from_before_loggers_were_named_still_resumes(tmp_path: Path) -> None:
+    """Job folders written before `logger.mlflow` (one logger at the top of `logger`, its choices without
+    the demo block's placement) are the same job; another logger in one is not."""
+    out = tmp_path / "out"
+    first = composed([], tmp_path)
+    task, choices = split(first)
+    save_job_config(task, first, out)
+    for name in ("config.yaml", "hydra.yaml"):  # rewritten as such a folder holds them
+        saved = OmegaConf.load(out / ".hydra" / name)
+        node = saved if name == "config.yaml" else saved.hydra.runtime.choices
+        if name == "config.yaml":
+            node.logger = node.logger.mlflow
+        else:
+            del node["demo_corpus@data.demo"]
+        OmegaConf.save(saved, out / ".hydra" / name)
+    check_same_job(task, out, GROWABLE, choices)
+    other, other_choices = split(composed(["logger=csv"], tmp_path))
+    with pytest.raises(OtherJobError, match=r"logger: mlflow -> csv"):
+        check_same_job(other, out, GROWABLE, other_choices)
+
+
 def test_limits_may_grow_under_a_schedule_that_does_not_plan_the_length(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = composed(["scheduler=plateau", "trainer.max_epochs=5"], tmp_path)

@@ -22,7 +22,8 @@ from rcnn_se.tracking.run_metadata import (
 
 def test_run_name_says_the_configuration_and_leaves_out_where_it_ran() -> None:
     overrides = ["model=rcnn", "paths.data_dir=/x", "evaluate.workers=2", "trainer.max_epochs=1",
-                 "dropout=0.2", "seed=1", "model.channels=8", "logger.tracking_uri=http://h:1"]  # fmt: skip
+                 "dropout=0.2", "seed=1", "model.channels=8",
+                 "logger.mlflow.tracking_uri=http://h:1"]  # fmt: skip
     assert configuration_overrides(overrides) == [
         "model=rcnn", "trainer.max_epochs=1", "dropout=0.2", "seed=1", "model.channels=8"
     ]  # fmt: skip

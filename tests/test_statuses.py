@@ -62,7 +62,7 @@ def test_sweep_rejected_by_hydra_leaves_no_running_parent(tmp_path: Path) -> Non
 def test_failures_are_one_line_fast_and_leave_no_run(tmp_path: Path) -> None:
     uri = f"http://127.0.0.1:{unused_port()}"
     start = time.monotonic()
-    dead = train(tmp_path, f"logger.tracking_uri={uri}", *TINY, check=False)
+    dead = train(tmp_path, f"logger.mlflow.tracking_uri={uri}", *TINY, check=False)
     assert time.monotonic() - start < 15, "an unreachable tracking server must fail within seconds"
     assert dead.returncode != 0 and "Traceback" not in dead.stderr
     assert f"Error: tracking URI {uri}: no MLflow server answers" in dead.stderr

@@ -34,8 +34,8 @@ HEADLINE = [
     "-m",
     "model=rcnn,cnn",
     "dropout=0,0.2",
-    "logger.register_as=tiny_rcnn",
-    "logger.system_metrics_interval=1",
+    "logger.mlflow.register_as=tiny_rcnn",
+    "logger.mlflow.system_metrics_interval=1",
     "callbacks.progress_lines.every_n_steps=1",
 ]
 

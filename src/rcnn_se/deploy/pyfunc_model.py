@@ -6,8 +6,9 @@ table with one row per recording: `waveform` (mono float samples) and `sample_ra
 resampled to the model's and back, as `rcnn-se enhance` does); its output has the enhanced `waveform` at
 the input's rate and length, and that `sample_rate`. A recording longer than 30 s is enhanced 30 s at a time
 (`rcnn_se.deploy.streaming.enhance_samples`, the same samples to float rounding), so the work's memory does
-not grow with its length; the input and output arrays themselves are whole. `logger.register_as=NAME` also
-registers it in the Model Registry (`models:/NAME/<version>`), which `rcnn-se enhance --model` takes.
+not grow with its length; the input and output arrays themselves are whole.
+`logger.mlflow.register_as=NAME` also registers it in the Model Registry (`models:/NAME/<version>`),
+which `rcnn-se enhance --model` takes.
 """
 
 from __future__ import annotations

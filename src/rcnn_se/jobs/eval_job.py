@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 def check_request(cfg: DictConfig) -> None:
     """eval.py's own rules across its keys, checked with the config (rcnn_se.config.early) before torch and
     MLflow load."""
-    from rcnn_se.tracking.mlflow_runs import is_mlflow_logger
+    from rcnn_se.tracking.mlflow_runs import mlflow_settings
 
     if bool(cfg.get("ckpt_path")) == bool(cfg.get("run_id")):
         raise ConfigError("give exactly one of ckpt_path=<file> or run_id=<MLflow run of train.py>")
-    if cfg.get("run_id") and not is_mlflow_logger(cfg.logger):
+    if cfg.get("run_id") and mlflow_settings(cfg.logger) is None:
         raise ConfigError(
             f"run_id={cfg.run_id}: needs logger=mlflow to read its checkpoint; or give ckpt_path=<file>"
         )
@@ -55,7 +55,8 @@ def checkpoint_and_run(cfg: DictConfig, folder: Path) -> tuple[Path, str | None]
 
     ckpt_path, run_id = cfg.get("ckpt_path"), cfg.get("run_id")
     if run_id:
-        return checkpoint_from_run(str(run_id), cfg.logger.tracking_uri, folder), str(run_id)
+        uri = mlflow_runs.mlflow_settings(cfg.logger).tracking_uri
+        return checkpoint_from_run(str(run_id), uri, folder), str(run_id)
     path = Path(str(ckpt_path)).expanduser().resolve()  # check_request found the file
     return path, mlflow_runs.read_run_file(path.parent.parent / mlflow_runs.JOB_FILE)
 
@@ -73,13 +74,14 @@ def linked_run(cfg: DictConfig, trained_by: str | None) -> str | None:
     """The training run to nest the evaluation under: the one `run_id` names, or the one a checkpoint's job
     folder names when the store the evaluation goes to holds it. A checkpoint evaluated into another store
     (`paths.mlruns_dir=...`, another tracking URI) is scored all the same, unlinked, with one warning."""
-    from rcnn_se.tracking.mlflow_runs import is_mlflow_logger
+    from rcnn_se.tracking.mlflow_runs import mlflow_settings
     from rcnn_se.tracking.store import StoreError, get_run
 
-    if trained_by is None or cfg.get("run_id") or not is_mlflow_logger(cfg.logger):
+    settings = mlflow_settings(cfg.logger)
+    if trained_by is None or cfg.get("run_id") or settings is None:
         return trained_by
     try:
-        get_run(cfg.logger.tracking_uri, trained_by)
+        get_run(settings.tracking_uri, trained_by)
     except StoreError as exc:
         log.warning("could not link this evaluation to its training run, so it stands alone: %s", exc)
         return None
@@ -91,9 +93,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> float | None:
     asks) in an evaluation run, ending with the score table a training job prints; returns the test
     PESQ-WB. The config was checked first (rcnn_se.config.early: `check_config`, `check_request`)."""
     if cfg.get("run_id"):  # an unknown run is answered before torch and Lightning load
+        from rcnn_se.tracking.mlflow_runs import mlflow_settings
         from rcnn_se.tracking.store import get_run
 
-        get_run(cfg.logger.tracking_uri, str(cfg.run_id))
+        get_run(mlflow_settings(cfg.logger).tracking_uri, str(cfg.run_id))
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
@@ -140,21 +143,21 @@ def evaluation_log(
     """An MLflow run nested under the training run `parent` (when linked), or, under another logger, that
     logger's folder in the evaluation's own, with its `job_status.json` (`rcnn_se.evaluates` is then a tag
     only)."""
-    from rcnn_se.jobs.job_logs import LoggerJob, MlflowRunLog
+    from rcnn_se.jobs.job_logs import LoggerJob, MlflowRunLog, other_loggers
     from rcnn_se.tracking import mlflow_runs
 
-    if not mlflow_runs.is_mlflow_logger(cfg.logger):
+    settings = mlflow_runs.mlflow_settings(cfg.logger)
+    if settings is None:
         with LoggerJob(cfg, out_dir).open(run_name, tags) as record:
             yield record
         return
-    settings = cfg.logger
     client = mlflow_runs.client_for(settings.tracking_uri)
     experiment_id = mlflow_runs.ensure_experiment(
         client, settings.experiment_name, settings.artifact_location
     )
     opened = mlflow_runs.job_run(client, experiment_id, run_name=run_name, parent_run_id=parent, tags=tags)
     with opened as run_id:
-        yield MlflowRunLog(client, run_id, experiment_id, settings)
+        yield MlflowRunLog(client, run_id, experiment_id, settings, others=other_loggers(cfg, out_dir))
 
 
 def datamodule_summary(datamodule) -> dict[str, object]:

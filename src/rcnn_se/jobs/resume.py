@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rcnn_se.errors import ConfigError, Interrupted
-from rcnn_se.tracking.mlflow_runs import flatten
+from rcnn_se.tracking.mlflow_runs import chosen_groups, flatten
 from rcnn_se.training.checkpoints import load_checkpoint, readable_checkpoint
 
 CONFIG_DIR = ".hydra"
@@ -31,7 +31,7 @@ GROWABLE = ("trainer.max_epochs", "trainer.max_steps")
 # or silently change them (cosine's T_max), so under these the limits are part of the job.
 PLANNED_SCHEDULES = ("OneCycleLR", "CosineAnnealingLR")
 # `logger._target_` came with the swappable logger group: folders from before it must still resume (another
-# logger differs in its other keys, so a swap is still refused).
+# logger differs in its other keys, so a swap is still refused). Named loggers came later (`named_loggers`).
 FREE = ("threads", "evaluate.workers", "callbacks.rich_progress_bar", "logger._target_")
 
 
@@ -61,9 +61,21 @@ def _limit(value: Any) -> float:
     return math.inf if value in (None, -1, "-1", "None") else float(value)
 
 
+def named_loggers(saved: dict, current: dict) -> dict:
+    """A folder's config from before loggers were named (its one logger's `_target_` at the top of `logger`)
+    with that logger under the name the current config gives a logger of the same target (`logger.mlflow`),
+    so that a job started before the change still resumes."""
+    old = saved.get("logger")
+    if not (isinstance(old, dict) and "_target_" in old):
+        return saved
+    loggers = (current.get("logger") or {}).items()
+    named = [name for name, entry in loggers if (entry or {}).get("_target_") == old["_target_"]]
+    return {**saved, "logger": {named[0] if named else "logger": old}}
+
+
 def differences(saved: dict, current: dict, growable: tuple[str, ...] = GROWABLE) -> list[str]:
     """`key: old -> new` for every setting that would make the relaunch another job."""
-    old, new = flatten(saved), flatten(current)
+    old, new = flatten(named_loggers(saved, current)), flatten(current)
     changed = []
     for key in sorted(old.keys() | new.keys()):
         if key.startswith(FREE) or old.get(key) == new.get(key):
@@ -83,11 +95,11 @@ def choice_changes(folder: Path, choices: dict | None) -> list[str]:
     saved_file = folder / "hydra.yaml"
     if choices is None or not saved_file.is_file():
         return []
-    saved = OmegaConf.to_container(OmegaConf.load(saved_file).hydra.runtime.choices)
+    saved = chosen_groups(OmegaConf.to_container(OmegaConf.load(saved_file).hydra.runtime.choices))
     return [
         f"{group}: {saved.get(group)} -> {choice}"
-        for group, choice in sorted(choices.items())
-        if not group.startswith("hydra") and saved.get(group) != choice
+        for group, choice in sorted(chosen_groups(choices).items())
+        if saved.get(group) != choice
     ]
 
 

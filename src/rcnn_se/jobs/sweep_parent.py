@@ -16,7 +16,8 @@ from rcnn_se.tracking.mlflow_runs import (
     PARENT_FILE,
     client_for,
     ensure_experiment,
-    is_mlflow_logger,
+    logger_entries,
+    mlflow_settings,
     read_parent_run_id,
     write_run_file,
 )
@@ -24,7 +25,7 @@ from rcnn_se.tracking.mlflow_runs import (
 
 def sweep_parent(config: DictConfig) -> str | None:
     """The sweep's parent run; None under another logger, even in a folder an MLflow sweep used before."""
-    return read_parent_run_id(config.hydra.sweep.dir) if is_mlflow_logger(config.logger) else None
+    return read_parent_run_id(config.hydra.sweep.dir) if mlflow_settings(config.logger) else None
 
 
 class SweepParentRun(Callback):
@@ -33,14 +34,16 @@ class SweepParentRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Open the parent run, or re-open it when an interrupted sweep is relaunched into its old folder;
         nothing under another logger, whose jobs have no MLflow runs to nest (so no comparison either)."""
-        if not is_mlflow_logger(config.logger):
+        settings = mlflow_settings(config.logger)
+        if settings is None:
+            targets = ", ".join(str(e.get("_target_")) for e in logger_entries(config.logger).values())
             print(
-                f"sweep logged by {config.logger.get('_target_')}: no MLflow parent run and no comparison "
+                f"sweep logged by {targets}: no MLflow parent run and no comparison "
                 f"table (both MLflow's); each job logs into its own folder under {config.hydra.sweep.dir}",
                 flush=True,
             )
             return
-        client = client_for(config.logger.tracking_uri)
+        client = client_for(settings.tracking_uri)
         sweep_dir = Path(config.hydra.sweep.dir)
         existing = read_parent_run_id(sweep_dir)
         if existing is not None:
@@ -48,9 +51,7 @@ class SweepParentRun(Callback):
             status.mark_owner(client, existing)
             status.close_at_exit(client, existing)
             return
-        experiment_id = ensure_experiment(
-            client, config.logger.experiment_name, config.logger.artifact_location
-        )
+        experiment_id = ensure_experiment(client, settings.experiment_name, settings.artifact_location)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         from rcnn_se.tracking.run_metadata import code_commit, source_tags, sweep_run_name
 
@@ -66,7 +67,7 @@ class SweepParentRun(Callback):
                 "rcnn_se.overrides": " ".join(overrides),
             },
         )
-        write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, config.logger.tracking_uri)
+        write_run_file(sweep_dir / PARENT_FILE, run.info.run_id, settings.tracking_uri)
         status.mark_owner(client, run.info.run_id)
         # Hydra may reject an override after this point (`-m model=rcnn,nosuch`) and never call
         # on_multirun_end: the parent must not stay RUNNING then.
@@ -83,13 +84,13 @@ class SweepParentRun(Callback):
             return
         run_id = sweep_parent(config)
         if run_id is not None and job_return.status == JobStatus.FAILED:
-            client_for(config.logger.tracking_uri).set_terminated(run_id, status="FAILED")
+            client_for(mlflow_settings(config.logger).tracking_uri).set_terminated(run_id, status="FAILED")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         run_id = sweep_parent(config)
         if run_id is None:
             return
-        client = client_for(config.logger.tracking_uri)
+        client = client_for(mlflow_settings(config.logger).tracking_uri)
         run = client.get_run(run_id)
         children = client.search_runs(
             [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'", max_results=10000

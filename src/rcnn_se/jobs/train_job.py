@@ -74,7 +74,7 @@ def fit_model(
     cfg: DictConfig, system: EnhancementSystem, datamodule, record: JobLog, out_dir: Path, resume_from
 ) -> None:
     """Train, then load the best checkpoint (by validation loss) into `system` and log it, as a file and,
-    in an MLflow run, as a model (registered when `logger.register_as` names it)."""
+    in an MLflow run, as a model (registered when `logger.mlflow.register_as` names it)."""
     trainer = build_trainer(cfg, out_dir, record.logger)
     start = time.perf_counter()
     try:

@@ -27,10 +27,31 @@ BATCH = 100
 
 
 def is_mlflow_logger(logger_cfg: DictConfig) -> bool:
-    """Whether the `logger` group is the project's MLflow one: only then does a job open a run of its own
+    """Whether a logger entry is the project's MLflow one: only with it does a job open a run of its own
     (tags, sweep parent, status, resume; rcnn_se.jobs.job_logs). Another logger, Lightning's MLFlowLogger
     named directly among them, is driven through Lightning's logger API alone."""
     return logger_cfg.get("_target_") == MLFLOW_LOGGER
+
+
+def logger_entries(loggers: DictConfig | None) -> dict[str, DictConfig]:
+    """The `logger` group's loggers by name, as lightning-hydra-template keeps them (`logger.mlflow`,
+    `logger.csv`; `logger=mlflow_csv` has both). A config of the earlier one-logger form (a `_target_` at
+    the top of `logger`, as job folders written before 2026-12-08 hold) is that one logger."""
+    if not loggers:
+        return {}
+    if "_target_" in loggers:
+        return {"logger": loggers}
+    return {name: entry for name, entry in loggers.items() if entry is not None}
+
+
+def mlflow_settings(loggers: DictConfig | None) -> DictConfig | None:
+    """The project's MLflow logger among the `logger` group's loggers (its store, experiment), or None."""
+    return next((e for e in logger_entries(loggers).values() if is_mlflow_logger(e)), None)
+
+
+def other_loggers(loggers: DictConfig | None) -> list[DictConfig]:
+    """The `logger` group's loggers that are not the project's MLflow one (CSV, TensorBoard, ...)."""
+    return [e for e in logger_entries(loggers).values() if not is_mlflow_logger(e)]
 
 
 def client_for(tracking_uri: str):
@@ -78,13 +99,21 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def chosen_groups(choices: Mapping[str, str | None] | None) -> dict[str, str]:
+    """The config groups a user picks (`model`, `data`, ...) and the option picked: Hydra's own groups and
+    schema blocks placed at a key (`demo_corpus@data.demo`, whose values are params already) left out."""
+    return {
+        group: str(choice)
+        for group, choice in (choices or {}).items()
+        if not group.startswith("hydra") and "@" not in group and choice is not None
+    }
+
+
 def config_params(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> dict[str, str]:
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
     params = flatten(container)
-    for group, choice in (choices or {}).items():
-        if not group.startswith("hydra") and choice is not None:
-            params[f"choice.{group}"] = str(choice)
+    params.update({f"choice.{group}": choice for group, choice in chosen_groups(choices).items()})
     return params
 
 

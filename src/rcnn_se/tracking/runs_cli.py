@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     clean = actions.add_parser("clean", help="list FAILED and stale RUNNING runs; --delete removes them")
     clean.add_argument("--delete", action="store_true", help="move the listed runs to MLflow's trash")
     clean.add_argument("--tracking-uri", help="default: $RCNN_SE_TRACKING_URI, else the project's store")
-    clean.add_argument("--experiment", default="rcnn_se", help="experiment name (logger.experiment_name)")
+    clean.add_argument("--experiment", default="rcnn_se", help="logger.mlflow.experiment_name")
     clean.add_argument(
         "--stale-hours",
         type=float,

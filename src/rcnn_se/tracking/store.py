@@ -110,7 +110,7 @@ def check_server(uri: str) -> None:
         reason = getattr(exc, "reason", exc)
         raise TrackingUnavailable(
             f"tracking URI {uri}: no MLflow server answers ({reason}); start it (`mlflow server`, "
-            "`make ui`) or set logger.tracking_uri to one that runs (MLFLOW_HTTP_REQUEST_TIMEOUT and "
+            "`make ui`) or set logger.mlflow.tracking_uri to one that runs (MLFLOW_HTTP_REQUEST_TIMEOUT and "
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES set how long a server may take once it has answered)"
         ) from None
     _answered.add(uri)
