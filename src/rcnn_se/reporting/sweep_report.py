@@ -15,6 +15,7 @@ from typing import Any
 
 from rcnn_se.reporting.tables import METRICS
 from rcnn_se.reporting.tables_render import Table, markdown_table, text, write_csv
+from rcnn_se.tracking.run_metadata import configuration_overrides
 
 COLUMNS = ("pesq_wb", "stoi", "csig", "cbak", "covl", "si_sdr", "nr", "sd")
 FIGURE_METRICS = ("pesq_wb", "stoi", "si_sdr", "nr", "sd")
@@ -32,11 +33,13 @@ def short_labels(names: Sequence[str]) -> list[str]:
 
 
 def configuration(run: Any) -> str:
-    """A job's model and its overrides in full (its run name may be cut short), else its run name."""
+    """A job's model and the overrides that change what it computes, in full (its run name may be cut short;
+    paths, workers and callbacks such as a search trial's pruning left out), else its run name."""
     tags = run.data.tags
     if "rcnn_se.model" not in tags:
         return run.info.run_name or run.info.run_id
-    overrides = [o for o in tags.get("rcnn_se.overrides", "").split() if not o.startswith("model=")]
+    typed = configuration_overrides(tags.get("rcnn_se.overrides", "").split())
+    overrides = [o for o in typed if not o.startswith("model=")]
     return " ".join([tags["rcnn_se.model"], *overrides])
 
 

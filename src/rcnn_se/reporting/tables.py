@@ -160,9 +160,15 @@ def build(
 
 
 def load_runs(
-    uri: str, experiment_name: str, sweep: str | None = None, data: str | None = None
+    uri: str,
+    experiment_name: str,
+    sweep: str | None = None,
+    data: str | None = None,
+    search_trials: bool = False,
 ) -> list[RunRecord]:
-    """The FINISHED job runs of the experiment (of one sweep / corpus if given); never creates a store."""
+    """The FINISHED job runs of the experiment (of one sweep / corpus if given); never creates a store. The
+    trials of a hyperparameter search (children of a `rcnn_se.kind=search` parent) only when asked, or when
+    `sweep` names that search: each trial is a setting tried once, not a configuration to report."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -179,10 +185,14 @@ def load_runs(
         query = "tags.`rcnn_se.kind` = 'job' AND attributes.status = 'FINISHED'"
         query += f" AND params.`choice.data` = '{data}'" if data else ""
         if sweep:
-            if client.get_run(sweep).data.tags.get("rcnn_se.kind") != "sweep":
+            if client.get_run(sweep).data.tags.get("rcnn_se.kind") not in ("sweep", "search"):
                 raise TablesError(f"run {sweep} is not a sweep's parent run (no tag rcnn_se.kind=sweep)")
             query += f" AND tags.`mlflow.parentRunId` = '{sweep}'"
         found = client.search_runs([experiment.experiment_id], query, max_results=50_000)  # the store's cap
+        if not (search_trials or sweep):
+            searches = client.search_runs([experiment.experiment_id], "tags.`rcnn_se.kind` = 'search'")
+            left_out = {s.info.run_id for s in searches}
+            found = [r for r in found if r.data.tags.get("mlflow.parentRunId") not in left_out]
     except MlflowException as exc:
         raise TablesError(f"cannot read {uri}: {exc.message}") from None
     return [
@@ -221,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment-name", default="rcnn_se")
     parser.add_argument("--data", choices=("demo", "voicebank"), help="only runs on this corpus")
     parser.add_argument("--sweep", metavar="PARENT_RUN_ID", help="only the job runs of this sweep")
+    parser.add_argument(
+        "--search-trials", action="store_true", help="also the trials of hyperparameter searches (left out)"
+    )
     parser.add_argument("--out", type=Path, help="default: <project folder>/experiments/paper")
     parser.add_argument("--allow-missing", action="store_true", help="build the rest if Table 1/2 lack runs")
     args = parser.parse_args(argv)
@@ -232,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     where = f"in experiment {args.experiment_name!r} at {uri}{filters}"
     try:
-        runs = load_runs(uri, args.experiment_name, args.sweep, args.data)
+        runs = load_runs(uri, args.experiment_name, args.sweep, args.data, args.search_trials)
         with tempfile.TemporaryDirectory(prefix="paper-tables-") as tmp:
             document, tables = build(runs, where, args.allow_missing, utterance_rows(uri, Path(tmp)))
     except TablesError as exc:

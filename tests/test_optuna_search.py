@@ -1,0 +1,80 @@
+"""`python train.py -m hparams_search=rcnn_optuna`: a real Optuna study in a real SQLite database, real jobs
+through Hydra's launcher, a kill in the middle and a relaunch that resumes the study; the search in MLflow
+as one parent with child trials; the tables leave the trials out unless asked."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from helpers.jobs import TESTS, tiny_except, train
+from helpers.store import client_for, project_runs
+from rcnn_se.errors import ConfigError
+from rcnn_se.jobs.optuna_search import distribution, search_space
+from rcnn_se.reporting.tables import load_runs
+
+
+def test_the_search_space_reads_hydras_sweep_syntax() -> None:
+    params = {
+        "lr": "tag(log, interval(1e-4, 1e-2))",
+        "dropout": "interval(0, 0.3)",
+        "act": "choice(relu, elu)",
+    }
+    space, fixed = search_space(params, ["seed=3", "layers=range(2,5)"])
+    assert fixed == ["seed=3"]
+    assert space["lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    assert space["dropout"] == optuna.distributions.FloatDistribution(0.0, 0.3)
+    assert space["act"] == optuna.distributions.CategoricalDistribution(["relu", "elu"])
+    assert space["layers"] == optuna.distributions.CategoricalDistribution([2, 3, 4])
+    assert search_space({"n": "tag(int, interval(1, 8))"}, [])[0]["n"] == optuna.distributions.IntDistribution(1, 8)
+    (plain,) = OverridesParser.create().parse_overrides(["dropout=0.1"])
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.params.dropout=0.1: expected choice"):
+        distribution(plain)
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tmp_path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    search = [
+        "-m",
+        "hparams_search=rcnn_optuna",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        "trainer.max_epochs=2",
+        "realcheck.enabled=false",
+        *tiny_except("trainer.max_epochs"),
+    ]
+    killer = ["+callbacks.killer._target_=killer.KillAtEpoch", f"+callbacks.killer.marker={tmp_path / 'k'}"]
+    killed = train(tmp_path, *search, *killer, check=False, pythonpath=TESTS)
+    assert killed.returncode != 0  # the first trial's job killed itself, and the search with it
+    study = optuna.load_study(study_name="rcnn_optuna", storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING]
+
+    train(tmp_path, *search, *killer, pythonpath=TESTS)  # the same command: the study goes on
+    study = optuna.load_study(study_name="rcnn_optuna", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "FAIL" and len(states) == 3 and set(states[1:]) <= {"COMPLETE", "PRUNED"}
+    assert all(len(t.intermediate_values) >= 1 for t in study.trials[1:])  # each job reported its curve
+    trial_params = {t.number: t.params for t in study.trials[1:]}
+
+    parents = project_runs(tmp_path, "tags.`rcnn_se.kind` = 'search'")
+    assert len(parents) == 2  # one per launch
+    resumed = next(p for p in parents if "optuna.best_trial" in p.data.tags)
+    assert (
+        resumed.data.params["optuna.study_name"] == "rcnn_optuna"
+        and "optuna.space.dropout" in resumed.data.params
+    )
+    assert int(resumed.data.tags["optuna.best_trial"]) in trial_params
+    client = client_for(tmp_path)
+    files = {a.path for a in client.list_artifacts(resumed.info.run_id, "optuna")}
+    assert {"optuna/trials.csv", "optuna/optimization_history.png"} <= files
+    children = project_runs(tmp_path, f"tags.`mlflow.parentRunId` = '{resumed.info.run_id}'")
+    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    dropouts = sorted(float(c.data.params["dropout"]) for c in children)
+    assert dropouts == pytest.approx(sorted(p["dropout"] for p in trial_params.values()))
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert load_runs(uri, "rcnn_se") == []  # trials are not configurations to tabulate
+    assert len(load_runs(uri, "rcnn_se", search_trials=True)) == 2
