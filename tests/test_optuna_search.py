@@ -27,7 +27,8 @@ def test_the_search_space_reads_hydras_sweep_syntax() -> None:
     assert space["dropout"] == optuna.distributions.FloatDistribution(0.0, 0.3)
     assert space["act"] == optuna.distributions.CategoricalDistribution(["relu", "elu"])
     assert space["layers"] == optuna.distributions.CategoricalDistribution([2, 3, 4])
-    assert search_space({"n": "tag(int, interval(1, 8))"}, [])[0]["n"] == optuna.distributions.IntDistribution(1, 8)
+    ints = search_space({"n": "tag(int, interval(1, 8))"}, [])[0]
+    assert ints["n"] == optuna.distributions.IntDistribution(1, 8)
     (plain,) = OverridesParser.create().parse_overrides(["dropout=0.1"])
     with pytest.raises(ConfigError, match=r"^hydra.sweeper.params.dropout=0.1: expected choice"):
         distribution(plain)
