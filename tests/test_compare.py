@@ -47,9 +47,14 @@ def test_compare_refuses_what_it_cannot_answer_in_one_line(headline_sweep: tuple
     uri = f"sqlite:///{work / 'mlruns' / 'mlflow.db'}"
     assert main(["--a", "model=rcnn", "--b", "nonsense", "--tracking-uri", uri]) == 1
     assert capsys.readouterr().err == "compare: 'nonsense': expected KEY=VALUE, a param the runs logged\n"
-    assert main(["--a", "model=rcnn", "--b", "model=transformer", "--tracking-uri", uri]) == 1
+    assert main(["--a", "model=rcnn", "dropout=0", "--b", "model=transformer", "--tracking-uri", uri]) == 1
     err = capsys.readouterr().err
     assert err.startswith("compare: no finished job run matches model=transformer") and err.count("\n") == 1
+    assert main(["--a", "model=rcnn", "--b", "model=cnn", "--tracking-uri", uri]) == 1  # two dropouts a side
+    assert (
+        capsys.readouterr().err
+        == "compare: model=rcnn matches runs that differ in dropout (0.0, 0.2): name it\n"
+    )
 
 
 def test_values_are_matched_as_a_job_logs_them() -> None:

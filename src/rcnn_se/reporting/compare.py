@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     labels = (" ".join(args.a), " ".join(args.b))
     try:
         runs = load_runs(uri, args.experiment_name)
-        sides = [side_runs(runs, parse_side(p), lb) for p, lb in zip((args.a, args.b), labels, strict=True)]
+        wanted = [parse_side(pairs) for pairs in (args.a, args.b)]  # both read before either is matched
+        sides = [side_runs(runs, w, label) for w, label in zip(wanted, labels, strict=True)]
         for label, side in zip(labels, sides, strict=True):
             if not side:
                 where = f"{args.experiment_name!r} at {uri}"
