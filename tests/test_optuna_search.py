@@ -41,7 +41,7 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tm
         "-m",
         "hparams_search=rcnn_optuna",
         f"hydra.sweeper.storage={storage}",
-        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_trials=1",  # one finished trial: the relaunch runs one job after the killed one
         "hydra.sweeper.pruner.n_startup_trials=1",
         "trainer.max_epochs=2",
         "realcheck.enabled=false",
@@ -56,7 +56,7 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tm
     train(tmp_path, *search, *killer, pythonpath=TESTS)  # the same command: the study goes on
     study = optuna.load_study(study_name="rcnn_optuna", storage=storage)
     states = [t.state.name for t in study.trials]
-    assert states[0] == "FAIL" and len(states) == 3 and set(states[1:]) <= {"COMPLETE", "PRUNED"}
+    assert states == ["FAIL", "COMPLETE"]
     assert all(len(t.intermediate_values) >= 1 for t in study.trials[1:])  # each job reported its curve
     trial_params = {t.number: t.params for t in study.trials[1:]}
 
@@ -72,10 +72,10 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tm
     files = {a.path for a in client.list_artifacts(resumed.info.run_id, "optuna")}
     assert {"optuna/trials.csv", "optuna/optimization_history.png"} <= files
     children = project_runs(tmp_path, f"tags.`mlflow.parentRunId` = '{resumed.info.run_id}'")
-    assert len(children) == 2 and {c.info.status for c in children} == {"FINISHED"}
+    assert len(children) == 1 and {c.info.status for c in children} == {"FINISHED"}
     dropouts = sorted(float(c.data.params["dropout"]) for c in children)
     assert dropouts == pytest.approx(sorted(p["dropout"] for p in trial_params.values()))
 
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     assert load_runs(uri, "rcnn_se") == []  # trials are not configurations to tabulate
-    assert len(load_runs(uri, "rcnn_se", search_trials=True)) == 2
+    assert len(load_runs(uri, "rcnn_se", search_trials=True)) == 1
