@@ -163,9 +163,14 @@ class LoggerLog:
             logger.finalize("success" if state == "FINISHED" else "failed")
 
 
+def built_others(cfg: DictConfig) -> list:
+    """The `logger` group's Lightning loggers besides the project's MLflow one, instantiated."""
+    return [instantiate(entry) for entry in mlflow_runs.other_loggers(cfg.logger)]
+
+
 def other_loggers(cfg: DictConfig, out_dir: Path) -> LoggerLog | None:
-    """The `logger` group's loggers besides the project's MLflow one, built; None when there are none."""
-    built = [instantiate(entry) for entry in mlflow_runs.other_loggers(cfg.logger)]
+    """The `logger` group's loggers besides the project's MLflow one, as a log; None when there are none."""
+    built = built_others(cfg)
     return LoggerLog(built, out_dir) if built else None
 
 
@@ -192,7 +197,7 @@ class MlflowJob:
     def worker_logger(self):
         """The loggers of a DDP worker rank: rank 0 wrote the run file before it launched this process."""
         mlflow = instantiate(self.settings, run_id=self.previous)
-        others = [instantiate(entry) for entry in mlflow_runs.other_loggers(self.cfg.logger)]
+        others = built_others(self.cfg)
         return [mlflow, *others] if others else mlflow
 
     def finished(self) -> str | None:
@@ -254,7 +259,7 @@ class LoggerJob:
         self.resuming = self.status_file.is_file()
 
     def worker_logger(self):
-        built = [instantiate(entry) for entry in mlflow_runs.other_loggers(self.cfg.logger)]
+        built = built_others(self.cfg)
         return built[0] if len(built) == 1 else built
 
     def state(self) -> dict:

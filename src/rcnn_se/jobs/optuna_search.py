@@ -24,10 +24,10 @@ from hydra.core.utils import JobStatus
 from omegaconf import DictConfig
 
 from rcnn_se.errors import ConfigError
+from rcnn_se.training.optuna_pruning import PRUNED_AT
 
 log = logging.getLogger(__name__)
 PRUNING = "rcnn_se.training.optuna_pruning.OptunaPruning"
-PRUNED_AT = "pruned_at_epoch"  # a trial's user attribute, set by the job that stopped early
 
 
 def distribution(override: Override) -> Any:
@@ -36,9 +36,7 @@ def distribution(override: Override) -> Any:
     import optuna.distributions as dist
 
     value, key = override.value(), override.get_key_element()
-    if isinstance(value, ChoiceSweep):
-        return dist.CategoricalDistribution(list(override.sweep_iterator()))
-    if isinstance(value, RangeSweep):
+    if isinstance(value, (ChoiceSweep, RangeSweep)):
         return dist.CategoricalDistribution(list(override.sweep_iterator()))
     if isinstance(value, IntervalSweep):
         log_scale = "log" in value.tags
@@ -75,16 +73,21 @@ def open_study(settings: Mapping[str, Any]):
         load_if_exists=True,
     )
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         log.warning("trial %d of a killed search marked FAIL: its job cannot go on", trial.number)
     return study
 
 
-def finished(study) -> int:
+def count(study, *states: str) -> int:
+    """The study's trials in these states (`"COMPLETE"`, `"PRUNED"`, ...)."""
     import optuna
 
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=done))
+    wanted = tuple(optuna.trial.TrialState[state] for state in states)
+    return len(study.get_trials(deepcopy=False, states=wanted))
+
+
+def finished(study) -> int:
+    return count(study, "COMPLETE", "PRUNED")
 
 
 def trial_overrides(trial, fixed: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
@@ -115,24 +118,17 @@ def run_search(settings: Mapping[str, Any], launcher, config: DictConfig, argume
         batch = [trial_overrides(t, fixed, settings) for t in trials]
         returns = launcher.launch(batch, initial_job_idx=trials[0].number)
         for trial, ret in zip(trials, returns, strict=True):
-            stored = study._storage.get_trial(trial._trial_id)
             if ret.status != JobStatus.COMPLETED or ret.return_value is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            elif PRUNED_AT in stored.user_attrs:
+            elif PRUNED_AT in study.trials[trial.number].user_attrs:  # as stored (`trial` caches its own)
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             else:
                 study.tell(trial, float(ret.return_value))
     log_study(study, settings, config)
-    best = study.best_trial if finished(study) and any_complete(study) else None
-    if best is not None:
+    if count(study, "COMPLETE"):
+        best = study.best_trial
         print(f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4g}, {best.params}")
     return study
-
-
-def any_complete(study) -> bool:
-    import optuna
-
-    return bool(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
 def parent_run(config: DictConfig) -> tuple[Any, str] | None:
@@ -168,7 +164,7 @@ def log_study(study, settings: Mapping[str, Any], config: DictConfig) -> None:
     if found is None:
         return
     client, parent = found
-    if any_complete(study):
+    if count(study, "COMPLETE"):
         best = study.best_trial
         for key, value in {
             "best_trial": best.number,

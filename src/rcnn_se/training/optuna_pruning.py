@@ -11,6 +11,8 @@ from typing import Any
 
 import lightning as L
 
+PRUNED_AT = "pruned_at_epoch"  # the trial's user attribute that tells the sweeper the job stopped early
+
 
 class OptunaPruning(L.Callback):
     def __init__(
@@ -36,7 +38,7 @@ class OptunaPruning(L.Callback):
         trial = optuna.trial.Trial(study, self.trial_id)
         trial.report(float(value), step=trainer.current_epoch)
         if trial.should_prune():
-            study._storage.set_trial_user_attr(self.trial_id, "pruned_at_epoch", trainer.current_epoch)
+            trial.set_user_attr(PRUNED_AT, trainer.current_epoch)
             for logger in trainer.loggers:  # the run says where it stopped
                 logger.log_metrics(
                     {"optuna/pruned_at_epoch": trainer.current_epoch}, step=trainer.global_step
