@@ -103,7 +103,8 @@ def trial_overrides(trial, fixed: Sequence[str], settings: Mapping[str, Any]) ->
 
 
 def run_search(settings: Mapping[str, Any], launcher, config: DictConfig, arguments: Sequence[str]) -> Any:
-    """Ask, launch, tell, until the study holds `n_trials` finished trials; then log the study."""
+    """Ask, launch, tell, one job for each trial the study lacks to hold `n_trials` finished ones; then log
+    the study."""
     import optuna
 
     distributions, fixed = search_space(settings.get("params") or {}, arguments)
@@ -112,9 +113,12 @@ def run_search(settings: Mapping[str, Any], launcher, config: DictConfig, argume
     study = open_study(settings)
     mark_search(settings, config)
     n_trials, n_jobs = int(settings["n_trials"]), max(1, int(settings.get("n_jobs") or 1))
-    log.info("study %r: %d of %d trials finished", settings["study_name"], finished(study), n_trials)
-    while (done := finished(study)) < n_trials:
-        trials = [study.ask(distributions) for _ in range(min(n_jobs, n_trials - done))]
+    missing = max(0, n_trials - finished(study))
+    log.info("study %r: %d of %d trials finished", settings["study_name"], n_trials - missing, n_trials)
+    # One job per missing trial and no more: a trial that fails stays FAIL (a relaunch tries again), so a
+    # setting whose every job fails ends the search instead of launching jobs forever.
+    for start in range(0, missing, n_jobs):
+        trials = [study.ask(distributions) for _ in range(min(n_jobs, missing - start))]
         batch = [trial_overrides(t, fixed, settings) for t in trials]
         returns = launcher.launch(batch, initial_job_idx=trials[0].number)
         for trial, ret in zip(trials, returns, strict=True):
