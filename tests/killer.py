@@ -37,12 +37,16 @@ class TimeLimitOnce(L.Callback):
         self.marker, self.epoch = marker, epoch
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch == self.epoch and not os.path.exists(self.marker):
-            from submitit.local.local import LocalJobEnvironment
+        if trainer.current_epoch != self.epoch:
+            return
+        try:  # created atomically: of the jobs of a sweep sharing the marker, exactly one is timed out
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        from submitit.local.local import LocalJobEnvironment
 
-            open(self.marker, "w").close()
-            os.kill(os.getpid(), LocalJobEnvironment._usr_sig())
-            time.sleep(3600)
+        os.kill(os.getpid(), LocalJobEnvironment._usr_sig())
+        time.sleep(3600)
 
 
 class InterruptAtRunStart(Callback):

@@ -1,5 +1,5 @@
-"""Jobs started together: each gets its own output folder and MLflow run, and a fresh SQLite store is set up
-once, not raced (rcnn_se.jobs.job_dir, rcnn_se.tracking.store)."""
+"""Jobs started together, alone and through the parallel launcher: each gets its own output folder and MLflow
+run, and a fresh SQLite store is set up once, not raced (rcnn_se.jobs.job_dir, rcnn_se.tracking.store)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,29 @@ from helpers.store import client_for, job_runs
 
 
 @pytest.mark.slow
-def test_four_jobs_started_at_once_on_a_fresh_store(tmp_path: Path) -> None:
+def test_jobs_and_a_parallel_sweep_started_at_once_on_a_fresh_store(tmp_path: Path) -> None:
+    """Two single jobs and a two-job `hydra/launcher=local_parallel` sweep, started together: four jobs
+    race to set up one new SQLite store and to claim their folders."""
     args = ["evaluate.workers=0", "threads=1", "realcheck.enabled=false", *tiny_except("evaluate.workers")]
+    # evaluate.workers=1: what conf/hydra/launcher/local_parallel.yaml recommends
+    sweep = ["-m", "hydra/launcher=local_parallel", "model=rcnn,cnn", "evaluate.workers=1"]
     procs = []
-    for seed in range(4):
-        cmd, env = train_command(tmp_path, f"seed={seed}", *args)
+    for extra in (["seed=0"], ["seed=1"], sweep):
+        cmd, env = train_command(tmp_path, *args, *extra)
         procs.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True))
     errors = [p.communicate(timeout=900)[1] for p in procs]
     failed = [err[-2000:] for p, err in zip(procs, errors, strict=True) if p.returncode != 0]
     assert not failed, "\n\n".join(failed)
+    assert not any("database is locked" in err for err in errors)
 
     runs = job_runs(tmp_path)
     assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    swept = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(swept) == 2 and len({r.data.tags["mlflow.parentRunId"] for r in swept}) == 1
     folders = sorted((tmp_path / "outputs" / "train" / "runs").iterdir())
-    assert len(folders) == 4
+    assert len(folders) == 2
     client = client_for(tmp_path)
-    seen = set()
+    seen = {r.info.run_id for r in swept}
     for folder in folders:
         run_id = json.loads((folder / "mlflow_run.json").read_text())["run_id"]
         seed = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())["seed"]
@@ -38,9 +45,8 @@ def test_four_jobs_started_at_once_on_a_fresh_store(tmp_path: Path) -> None:
         assert run.data.params["seed"] == str(seed) and run.data.tags["rcnn_se.output_dir"] == str(folder)
         logged = Path(client.download_artifacts(run_id, "config/config.yaml", str(tmp_path / run_id)))
         assert yaml.safe_load(logged.read_text())["seed"] == seed
-        seen.add((run_id, seed))
-    assert {seed for _, seed in seen} == {0, 1, 2, 3}
-    for folder in folders:  # each log holds its own job only
-        run_id = json.loads((folder / "mlflow_run.json").read_text())["run_id"]
-        log = (folder / "train.log").read_text()
-        assert run_id in log and not any(other in log for other, _ in seen if other != run_id)
+        seen.add(run_id)
+    assert len(seen) == 4
+    for run in runs:  # each log holds its own job only
+        log = (Path(run.data.tags["rcnn_se.output_dir"]) / "train.log").read_text()
+        assert run.info.run_id in log and not any(other in log for other in seen if other != run.info.run_id)

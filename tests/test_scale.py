@@ -1,6 +1,7 @@
-"""Growing past one process: parallel sweeps on the SQLite store, DDP with one run per job, resume
-after a kill. The launchers and the kill need processes of their own; the relaunches after a kill that
-check what a job does with its folder run in this process (helpers.inprocess)."""
+"""Growing past one process: DDP with one run per job, submitit's launcher and its requeue, resume after a
+kill (parallel sweeps on the SQLite store: tests/test_concurrency.py). The launchers and the kill need
+processes of their own; the relaunches after a kill that check what a job does with its folder run in this
+process (helpers.inprocess)."""
 
 from __future__ import annotations
 
@@ -13,23 +14,6 @@ from helpers.inprocess import train_in_process
 from helpers.jobs import TESTS, TINY, tiny_except, train
 from helpers.store import client_for, job_runs
 from rcnn_se.jobs.resume import OtherJobError
-
-
-@pytest.mark.slow
-def test_parallel_sweep_on_sqlite_store(tmp_path: Path) -> None:
-    proc = train(
-        tmp_path,
-        "-m",
-        "hydra/launcher=local_parallel",
-        "model=rcnn,cnn",
-        "evaluate.workers=1",  # what conf/hydra/launcher/local_parallel.yaml recommends
-        "threads=1",
-        *tiny_except("evaluate.workers"),
-    )
-    assert "database is locked" not in proc.stderr
-    runs = job_runs(tmp_path)
-    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
-    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
 
 
 @pytest.mark.slow
@@ -84,39 +68,20 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_submitit_launcher_runs_the_sweep(tmp_path: Path) -> None:
+def test_submitit_sweep_runs_and_a_timed_out_job_is_requeued_and_resumes(tmp_path: Path) -> None:
     """The SLURM launcher's machinery (pickled job, submitit's runner in another process, Hydra callbacks
-    there) through submitit's local executor: what `hydra/launcher=slurm` does on a cluster, minus sbatch."""
-    train(
-        tmp_path,
-        "-m",
-        "hydra/launcher=submitit_local",
-        "hydra.launcher.timeout_min=10",
-        "hydra.launcher.cpus_per_task=1",
-        "model=rcnn,cnn",
-        "evaluate.workers=0",
-        "threads=1",
-        *tiny_except("evaluate.workers"),
-    )
-    runs = job_runs(tmp_path)
-    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
-    assert {r.data.tags["rcnn_se.model"] for r in runs} == {"rcnn", "cnn"}
-    (parent_id,) = {r.data.tags["mlflow.parentRunId"] for r in runs}
-    assert client_for(tmp_path).get_run(parent_id).info.status == "FINISHED"
-    assert len(list(tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_result.pkl"))) == 2
-
-
-@pytest.mark.slow
-def test_timed_out_submitit_job_is_requeued_and_resumes(tmp_path: Path) -> None:
-    """A job signalled at its time limit (SLURM would preempt or time it out the same way; here the job
-    sends itself the signal, killer.TimeLimitOnce) is checkpointed and requeued by submitit, and the
-    requeued job resumes from last.ckpt into the same MLflow run."""
+    there) through submitit's local executor: what `hydra/launcher=slurm` does on a cluster, minus sbatch.
+    One job of the sweep is signalled at its time limit (SLURM would preempt or time it out the same way;
+    here the job sends itself the signal, killer.TimeLimitOnce), is checkpointed and requeued by submitit,
+    and resumes from last.ckpt into the same MLflow run; the other runs through."""
     train(
         tmp_path,
         "-m",
         "hydra/launcher=submitit_local",
         "hydra.launcher.timeout_min=5",  # not waited for (killer.TimeLimitOnce); the requeued job's limit
         "+hydra.launcher.max_num_timeout=1",
+        "hydra.launcher.cpus_per_task=1",
+        "model=rcnn,cnn",
         "evaluate.workers=0",
         "threads=1",
         "trainer.max_epochs=3",
@@ -126,10 +91,16 @@ def test_timed_out_submitit_job_is_requeued_and_resumes(tmp_path: Path) -> None:
         pythonpath=TESTS,
     )
     assert (tmp_path / "stalled").is_file()
-    (run,) = job_runs(tmp_path)
-    assert run.info.status == "FINISHED" and "test/pesq_wb" in run.data.metrics
-    epochs = {m.value for m in client_for(tmp_path).get_metric_history(run.info.run_id, "epoch")}
-    assert {0.0, 1.0, 2.0} <= epochs
-    (log,) = tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_log.err")
-    text = log.read_text()
-    assert "timed-out" in text and "Restored all states from the checkpoint" in text
+    runs = job_runs(tmp_path)
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["rcnn_se.model"] for r in runs} == {"rcnn", "cnn"}
+    (parent_id,) = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    client = client_for(tmp_path)
+    assert client.get_run(parent_id).info.status == "FINISHED"
+    assert len(list(tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_result.pkl"))) == 2
+    for run in runs:  # both ran every epoch into their one run, the requeued one across its two processes
+        assert "test/pesq_wb" in run.data.metrics
+        assert {0.0, 1.0, 2.0} <= {m.value for m in client.get_metric_history(run.info.run_id, "epoch")}
+    logs = [p.read_text() for p in tmp_path.glob("outputs/train/multiruns/*/.submitit/*/*_log.err")]
+    (requeued,) = [text for text in logs if "timed-out" in text]
+    assert "Restored all states from the checkpoint" in requeued

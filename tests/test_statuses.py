@@ -1,52 +1,18 @@
-"""Statuses and failures as a user meets them, through `python train.py`: Ctrl-C ends a run KILLED, a
-truncated last.ckpt is resumed around, a sweep Hydra rejects leaves no RUNNING parent, and bad values, a
-dead tracking server and loader errors are one line each, without a traceback and without a run."""
+"""Statuses and failures as a user meets them, through `python train.py`: a sweep Hydra rejects leaves no
+RUNNING parent, and bad values, a dead tracking server and loader errors are one line each, without a
+traceback and without a run. (Ctrl-C and SIGTERM, and the resume around a truncated last.ckpt after them:
+tests/test_signals.py.)"""
 
 from __future__ import annotations
 
-import json
-import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers.inprocess import train_in_process
-from helpers.jobs import TESTS, TINY, tiny_except, train
+from helpers.jobs import TINY, train
 from helpers.net import unused_port
-from helpers.store import job_runs, project_runs
-
-
-@pytest.mark.slow
-def test_ctrl_c_and_sigterm_are_killed_and_a_truncated_last_checkpoint_is_resumed_around(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "outputs" / "job"
-    killers = []
-    for name, signum, epoch in [("ctrl_c", signal.SIGINT, 1), ("term", signal.SIGTERM, 2)]:
-        key = f"+callbacks.{name}"
-        killers += [f"{key}._target_=killer.KillAtEpoch", f"{key}.epoch={epoch}",
-                    f"{key}.marker={tmp_path / name}", f"{key}.signum={int(signum)}"]  # fmt: skip
-    args = [f"hydra.run.dir={out}", "trainer.max_epochs=3", *tiny_except("trainer.max_epochs"), *killers]
-    interrupted = train(tmp_path, *args, check=False, pythonpath=TESTS)  # Ctrl-C at epoch 1
-    assert interrupted.returncode != 0
-    (run,) = job_runs(tmp_path)
-    assert run.info.status == "KILLED"
-    assert (out / "checkpoints" / "epoch000.ckpt").is_file()
-    last = out / "checkpoints" / "last.ckpt"
-    last.write_bytes(last.read_bytes()[:4096])  # as a kill in the middle of writing it would leave it
-
-    terminated = train(tmp_path, *args, check=False, pythonpath=TESTS)  # SIGTERM at epoch 2
-    printed = terminated.stdout + terminated.stderr
-    assert "last.ckpt: not a readable checkpoint" in printed
-    assert f"resuming from {out / 'checkpoints' / 'epoch000.ckpt'} instead of {last}" in printed
-    (run,) = job_runs(tmp_path)
-    assert terminated.returncode != 0 and run.info.status == "KILLED"
-
-    train_in_process(tmp_path, *args, pythonpath=TESTS)  # the relaunch that ends it, in this process
-    (run,) = job_runs(tmp_path)
-    assert run.info.status == "FINISHED"
-    assert run.info.run_id == json.loads((out / "mlflow_run.json").read_text())["run_id"]
+from helpers.store import project_runs
 
 
 @pytest.mark.slow
