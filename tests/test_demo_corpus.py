@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -15,8 +16,15 @@ from rcnn_se.data.speech import active_power
 from rcnn_se.data.synth import DemoCorpusError, DemoSpec, generate_demo_corpus
 
 SMALL = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=20, sample_rate=16000)
-# generated several times over: small, yet more utterances than threads
-FEW = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000)
+# generated several times over: small and short (a quarter less time), yet more utterances than threads
+FEW = DemoSpec(
+    n_train_speakers=1,
+    n_test_speakers=1,
+    train_per_speaker=10,
+    sample_rate=16000,
+    min_seconds=0.6,
+    max_seconds=1.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +94,7 @@ def test_deterministic_and_seed_sensitive(tmp_path: Path, monkeypatch: pytest.Mo
     assert digest(generate_demo_corpus(tmp_path / "again", FEW)) == first
     monkeypatch.setattr(synth, "THREADS", 5)  # more threads than cores, finishing in another order
     assert digest(generate_demo_corpus(tmp_path / "threads", FEW)) == first
-    other = DemoSpec(n_train_speakers=1, n_test_speakers=1, train_per_speaker=10, sample_rate=16000, seed=1)
+    other = dataclasses.replace(FEW, seed=1)
     assert digest(generate_demo_corpus(tmp_path / "other", other)) != first
 
 
@@ -117,7 +125,7 @@ def test_foreign_folder_refused_and_other_spec_regenerated(tmp_path: Path) -> No
         generate_demo_corpus(foreign, SMALL)
     assert (foreign / "notes.txt").read_text() == "keep"
     root = generate_demo_corpus(tmp_path / "regen", FEW)
-    bigger = DemoSpec(n_train_speakers=2, n_test_speakers=1, train_per_speaker=10, sample_rate=16000)
+    bigger = dataclasses.replace(FEW, n_train_speakers=2)
     generate_demo_corpus(root, bigger)
     assert len(scan_split(root, "train")) == 20
 
