@@ -100,6 +100,24 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real one-node SLURM cluster (tests/helpers/slurm.py); the environment its clients need. Skipped with
+    the reason where it cannot start, never in CI (CI=true), where .ci/run installs it."""
+    import tempfile
+
+    from helpers.slurm import missing, slurm_cluster
+
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the SLURM tests: {reason}")
+        pytest.skip(reason)
+    # a short path: munged's socket must fit a Unix socket's 108 characters
+    with slurm_cluster(Path(tempfile.mkdtemp(prefix="slurm-"))) as env:
+        yield env
+
+
 @pytest.fixture(scope="session")
 def headline_sweep(shared_data_dir: Path) -> tuple[Path, str]:
     """`python train.py -m model=rcnn,cnn dropout=0,0.2` on the tiny setting, with models registered, system

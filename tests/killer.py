@@ -28,10 +28,10 @@ class KillAtEpoch(L.Callback):
 
 class TimeLimitOnce(L.Callback):
     """At the start of `epoch`, the first time only (a marker file remembers), sends its own job the signal
-    submitit's local controller sends a job at its time limit, then hangs as a job past its limit would;
-    the requeued job then runs through. Sent by the job rather than waited for, so the test does not sit
-    out a time limit (90 s of the 2-minute minimum); submitit's handler takes it for a time-out all the
-    same (under 10 minutes of requested time every signal counts as one), checkpoints and requeues."""
+    SLURM (or submitit's local controller) sends a job ahead of its time limit, then hangs as a job past its
+    limit would; the requeued job then runs through. Sent by the job rather than waited for, so the test
+    does not sit out a time limit; submitit's handler takes it for a time-out all the same (under 10 minutes
+    of requested time every signal counts as one), checkpoints and requeues."""
 
     def __init__(self, marker: str, epoch: int = 1) -> None:
         self.marker, self.epoch = marker, epoch
@@ -43,9 +43,11 @@ class TimeLimitOnce(L.Callback):
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
             return
-        from submitit.local.local import LocalJobEnvironment
+        import submitit
 
-        os.kill(os.getpid(), LocalJobEnvironment._usr_sig())
+        os.kill(
+            os.getpid(), submitit.JobEnvironment()._usr_sig()
+        )  # the signal of its executor (local, SLURM)
         time.sleep(3600)
 
 
