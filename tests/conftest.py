@@ -9,6 +9,7 @@ import fcntl
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -91,13 +92,36 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str  # what a job's logger.mlflow.tracking_uri names
+    store: str  # the server's own backend store
+
+
 @pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """A real `mlflow server` on loopback with its own new SQLite store; its URL."""
-    store = tmp_path / "server"
-    store.mkdir()
-    with start_mlflow_server(store / "mlflow.db", store / "art") as url:
-        yield url
+def mlflow_server(tmp_path: Path) -> Iterator[Server]:
+    """A real `mlflow server` on loopback over a new store of its own: a real PostgreSQL database, the
+    store many machines share (tests/helpers/postgres.py), where PostgreSQL is installed, as .ci/run makes
+    sure (CI=true fails without it); else a SQLite file, with the reason printed."""
+    import tempfile
+
+    from helpers.postgres import missing, postgres_server
+
+    folder = tmp_path / "server"
+    folder.mkdir()
+    reason = missing()
+    if reason is None:
+        # PostgreSQL runs as its own user, who may not enter pytest's folders: a short folder in /tmp
+        with postgres_server(Path(tempfile.mkdtemp(prefix="pg-"))) as store:
+            with start_mlflow_server(store, folder / "art") as url:
+                yield Server(url, store)
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must test the server on PostgreSQL: {reason}")
+    print(f"mlflow server on SQLite: {reason}")
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    with start_mlflow_server(store, folder / "art") as url:
+        yield Server(url, store)
 
 
 @pytest.fixture

@@ -20,11 +20,13 @@ def unused_port() -> int:
 
 
 @contextmanager
-def mlflow_server(database: Path, artifacts: Path) -> Iterator[str]:
-    """`mlflow server` on loopback over the SQLite store `database` (created if missing); its URL."""
+def mlflow_server(store: Path | str, artifacts: Path) -> Iterator[str]:
+    """`mlflow server` on loopback over `store`: a SQLite file (created if missing) or a database URI
+    (`postgresql://...`); its URL."""
     port = unused_port()
+    backend = store if isinstance(store, str) else f"sqlite:///{store}"
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{database}", "--artifacts-destination", str(artifacts),
+           "--backend-store-uri", backend, "--artifacts-destination", str(artifacts),
            "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
