@@ -49,7 +49,19 @@ def postgres_server(folder: Path) -> Iterator[str]:
         subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)
 
     try:
-        run(_bin("initdb"), "-D", str(data), "-U", USER, "-A", "trust", "--no-sync")
+        run(
+            _bin("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            USER,
+            "-A",
+            "trust",
+            "--no-sync",
+            "--no-locale",
+            "-E",
+            "UTF8",
+        )
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         run(_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
     except subprocess.CalledProcessError as error:
