@@ -92,13 +92,19 @@ def slurm_cluster(folder: Path) -> Iterator[dict[str, str]]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the SLURM node never became idle ({state.stdout.strip()})")
             time.sleep(0.5)
-        yield {"SLURM_CONF": str(conf)}
     except (subprocess.CalledProcessError, RuntimeError) as error:
+        _stop(started)
         detail = getattr(error, "stderr", b"") or b""
         raise RuntimeError(f"SLURM cluster did not start: {error} {detail!r}\n{_log_tails(folder)}") from None
+    try:
+        yield {"SLURM_CONF": str(conf)}  # a test's own failure passes through as it is
     finally:
-        for pid_file in reversed(started):
-            try:
-                os.kill(int(pid_file.read_text().split()[0]), 15)
-            except (OSError, ValueError):
-                pass
+        _stop(started)
+
+
+def _stop(pid_files: list[Path]) -> None:
+    for pid_file in reversed(pid_files):
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 15)
+        except (OSError, ValueError):
+            pass
