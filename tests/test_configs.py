@@ -21,10 +21,10 @@ from omegaconf import DictConfig, OmegaConf
 from helpers.configs import CONF, EXPERIMENTS, composed, sweep_points
 from helpers.jobs import train_command
 from rcnn_se.config import schema
-from rcnn_se.config.checks import check_values
+from rcnn_se.config.checks import check_config, check_values
 from rcnn_se.data.datamodule import EdinburghDataModule
 from rcnn_se.errors import ConfigError
-from rcnn_se.jobs.train_job import build_system, build_trainer
+from rcnn_se.jobs.train_job import build_trainer
 from rcnn_se.models.spectral_cnn import ACTIVATIONS
 from rcnn_se.tracking import mlflow_runs
 from rcnn_se.training.system import build_scheduler
@@ -37,7 +37,8 @@ CPU_TRAINERS = ("cpu", "debug", "default", "ddp")
 def check_instantiates(cfg: DictConfig, tmp_path: Path) -> None:
     datamodule = instantiate(cfg.data)
     assert isinstance(datamodule, EdinburghDataModule)
-    system = build_system(cfg)
+    system = instantiate(cfg.module)  # conf/module/enhancement.yaml, as a job builds it
+    assert system.hparams.model_config == OmegaConf.to_container(cfg.model, resolve=True)
     features = torch.rand(2, 1, cfg.data.stft.n_fft // 2 + 1, 16)
     out = system.enhancer()(features)
     assert out.shape == features.shape and torch.isfinite(out).all()
@@ -192,6 +193,16 @@ def test_every_model_config_passes_the_checks(model: str, tmp_path: Path) -> Non
     check_values(composed([f"model={model}"], tmp_path))
 
 
+def test_a_network_outside_rcnn_se_models_is_refused_with_the_checks(tmp_path: Path) -> None:
+    """A checkpoint rebuilds only classes of rcnn_se.models, so a model config naming another class (allowed
+    as a `_target_` elsewhere) is refused before the job, not after its training."""
+    cfg = composed(["model._target_=torch.nn.Identity"], tmp_path)
+    cfg = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])  # as train.py's job has it
+    refused = r"^model\._target_='torch\.nn\.Identity': refused, expected a class of rcnn_se\.models"
+    with pytest.raises(ConfigError, match=refused):
+        check_config(cfg)
+
+
 def test_one_default_per_setting_from_the_schema(tmp_path: Path) -> None:
     """The top-level knobs and the `evaluate` and `realcheck` blocks are the schema's, in train.py and eval.py
     alike; the network's activations are the schema's."""
@@ -204,8 +215,10 @@ def test_one_default_per_setting_from_the_schema(tmp_path: Path) -> None:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         evaluation = compose("eval", overrides=["ckpt_path=x.ckpt", "realcheck.enabled=false"])
-    for block, cls in (("evaluate", schema.Evaluate), ("realcheck", schema.Realcheck)):
-        assert OmegaConf.to_container(cfg[block]) == dataclasses.asdict(cls()), block
+    shared = (("evaluate", schema.Evaluate), ("realcheck", schema.Realcheck), ("paths", schema.Paths))
+    for block, cls in shared:  # composed() moves train's paths into tmp_path; eval's stay as they are
+        found = evaluation[block] if block == "paths" else cfg[block]
+        assert OmegaConf.to_container(found) == dataclasses.asdict(cls()), block
     assert dict(evaluation.evaluate) == dict(cfg.evaluate) and evaluation.realcheck.enabled is False
     check_values(evaluation)
     assert set(ACTIVATIONS) == set(schema.ACTIVATIONS)

@@ -236,3 +236,27 @@ def test_memory_is_flat_in_the_files_length(checkpoint: Path, tmp_path: Path) ->
     info = sf.info(str(tmp_path / "o" / "long_enhanced.wav"))
     assert (info.frames, info.samplerate, info.subtype) == (600 * 48000, 48000, "PCM_16")
     assert peaks["long"] < 1.2 * peaks["short"], {k: f"{v / 1e6:.0f} MB" for k, v in peaks.items()}
+
+
+class PerBinGain(torch.nn.Module):
+    """A network of another kind than a convolution stack (a model family a user adds), which says how far
+    it looks: each frame on its own."""
+
+    context_frames = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.linspace(-2.0, 2.0, StftConfig().n_bins).view(1, 1, -1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 * torch.sigmoid(self.gain)
+
+
+def test_a_network_that_declares_its_context_runs_in_blocks_like_the_whole() -> None:
+    system = EnhancementSystem(PerBinGain(), gain_floor_db=-20, gain_ceiling_db=0).eval()
+    enhancer, cfg = fast_enhancer(system), system.stft_config
+    assert network_context(enhancer) == 0
+    noisy = speechlike(2.0, 16000).astype(np.float32)
+    whole = enhance_recording(system.enhancer(), noisy, 16000, cfg)
+    blocked = enhance_samples(enhancer, noisy, 16000, cfg, block_seconds=0.3333)
+    assert np.abs(blocked - whole).max() < 1e-5

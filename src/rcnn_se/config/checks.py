@@ -16,7 +16,7 @@ from typing import Any, get_args, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 
-from rcnn_se.config.safety import check_config_targets
+from rcnn_se.config.safety import check_config_targets, model_class
 from rcnn_se.config.schema import BLOCKS
 from rcnn_se.errors import ConfigError
 
@@ -81,7 +81,10 @@ def check_settings(cfg: DictConfig) -> None:
 def check_targets(cfg: DictConfig) -> None:
     """Every `_target_`; looking up the object a target names imports its module (torch or Lightning among
     them, seconds), so the checks that need no import go first."""
-    check_config_targets(OmegaConf.to_container(cfg, resolve=True))
+    container = OmegaConf.to_container(cfg, resolve=True)
+    check_config_targets(container)
+    if isinstance(container.get("model"), dict):  # a network must be rebuildable from its checkpoint
+        model_class(container["model"], "model")
 
 
 def check_config(cfg: DictConfig) -> None:

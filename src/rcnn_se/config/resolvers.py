@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 from omegaconf import OmegaConf
 
-from rcnn_se.config.schema import SYSTEM, Demo, Evaluate, Realcheck
+from rcnn_se.config.schema import SYSTEM, Demo, Evaluate, Paths, Realcheck
 
 
 def cpu_precision() -> str:
@@ -35,8 +35,9 @@ def multirun_flag_first(argv: list[str]) -> list[str]:
 
 def store_shared_blocks() -> None:
     """The schema's defaults as plain (untyped) nodes: `system` (top-level keys), `evaluate/default`,
-    `realcheck/default` and `demo_corpus/default` (the demo corpus's design, `data.demo`). Untyped so that
-    a bad value reaches rcnn_se.config.checks and its one line, not OmegaConf's multi-line type error."""
+    `realcheck/default`, `paths/default` and `demo_corpus/default` (the demo corpus's design, `data.demo`).
+    Untyped so that a bad value reaches rcnn_se.config.checks and its one line, not OmegaConf's multi-line
+    type error."""
     from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
@@ -44,6 +45,7 @@ def store_shared_blocks() -> None:
     store.store(group="evaluate", name="default", node=asdict(Evaluate()))
     store.store(group="realcheck", name="default", node=asdict(Realcheck()))
     store.store(group="demo_corpus", name="default", node=asdict(Demo()))  # data/demo.yaml's `demo` block
+    store.store(group="paths", name="default", node=asdict(Paths()))
 
 
 def register_resolvers() -> None:

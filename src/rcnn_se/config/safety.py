@@ -273,30 +273,30 @@ def check_checkpoint_targets(hparams: dict, source: str) -> None:
         )
 
 
-def model_class(model_config: dict, source: str) -> type:
-    """The network class a checkpoint's `model_config` names, which must be a class defined in
-    `rcnn_se.models`; checked as a string before any import, then as the object (only modules of
-    `rcnn_se.models` imported to find it), and nested `_target_`s (which `instantiate` would also call)
-    refused."""
+def model_class(model_config: dict, where: str) -> type:
+    """The network class a model config names (`where`: the config as the user knows it, `model` in a job's
+    config, `<file>: model_config` in a checkpoint), which must be a class defined in `rcnn_se.models`;
+    checked as a string before any import, then as the object (only modules of `rcnn_se.models` imported to
+    find it), and nested `_target_`s (which `instantiate` would also call) refused."""
     target = model_config.get("_target_")
     nested = list(targets({k: v for k, v in model_config.items() if k != "_target_"}))
     if nested:
         key, value = nested[0]
-        raise UnsafeTargetError(f"{source}: model_config holds nested _target_ {key}={value!r}: refused")
+        raise UnsafeTargetError(f"{where} holds nested _target_ {key}={value!r}: refused")
     if not isinstance(target, str) or not target.startswith(MODELS_PACKAGE) or target.count(".") < 3:
         raise UnsafeTargetError(
-            f"{source}: model_config._target_={target!r}: refused, expected a class of {MODELS_PACKAGE[:-1]}"
+            f"{where}._target_={target!r}: refused, expected a class of {MODELS_PACKAGE[:-1]} (a network "
+            "must be rebuildable from its checkpoint)"
         )
     allowed = (MODELS_PACKAGE,)
     try:
         found, name = resolve(target, allowed)
     except NotFound:
-        raise ConfigError(f"{source}: model_config._target_={target!r}: no such model class") from None
+        raise ConfigError(f"{where}._target_={target!r}: no such model class") from None
     except Refused as exc:
-        raise UnsafeTargetError(f"{source}: model_config._target_={target!r}: refused, {exc}") from None
+        raise UnsafeTargetError(f"{where}._target_={target!r}: refused, {exc}") from None
     if not inspect.isclass(found) or not object_allowed(found, target, allowed):
         raise UnsafeTargetError(
-            f"{source}: model_config._target_={target!r}: refused, resolves to {describe(found, name)}, "
-            "not a model class"
+            f"{where}._target_={target!r}: refused, resolves to {describe(found, name)}, not a model class"
         )
     return found

@@ -266,11 +266,14 @@ class Trainer:
 
 @dataclass(frozen=True)
 class Paths:
-    root_dir: str = setting(TEXT, "the project folder (RCNN_SE_ROOT)")
-    data_dir: str = setting(TEXT, "corpora and check sets")
-    cache_dir: str = setting(TEXT, "feature caches")
-    log_dir: str = setting(TEXT, "job folders")
-    mlruns_dir: str = setting(TEXT, "the local MLflow store")
+    """Where a job reads and writes: everything under `root_dir` (train.py sets RCNN_SE_ROOT to the project
+    folder; `paths.root_dir=DIR` relocates it all)."""
+
+    root_dir: str = setting(TEXT, "the project folder", "${oc.env:RCNN_SE_ROOT,.}")
+    data_dir: str = setting(TEXT, "corpora and check sets", "${paths.root_dir}/data")
+    cache_dir: str = setting(TEXT, "feature caches", "${paths.data_dir}/cache")
+    log_dir: str = setting(TEXT, "job folders", "${paths.root_dir}/outputs")
+    mlruns_dir: str = setting(TEXT, "the local MLflow store", "${paths.root_dir}/mlruns")
 
 
 # Where each block sits in a job's config ("" = the top level); a block a config lacks is skipped.

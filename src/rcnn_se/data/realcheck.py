@@ -272,12 +272,21 @@ def ensure_realcheck(root: str | Path, cache_dir: str | Path, *, seed: int = 0, 
     return build_realcheck(root, cache_dir, seed=seed, engine=engine)
 
 
+def summary(info: dict) -> str:
+    """One line of a check set's manifest: its utterances, their real speech, the recorded noises (the
+    realnoise set's), what was skipped."""
+    noises = f" in {len(info['noises'])} recorded noises" if "noises" in info else ""
+    return (
+        f"{info['utterances']} utterances from {info['speech_seconds']} s of real speech{noises}; "
+        f"skipped: {info['skipped'] or 'none'}"
+    )
+
+
 def check_set_main(
     argv: list[str] | None,
     doc: str,
     manifest: str,
     build: Callable[..., Path],
-    describe: Callable[[dict], str],
 ) -> int:
     """The command line of a check-set builder (`rcnn-se make-realcheck`, `make-realnoise`; the set's name
     is `build`'s, less `build_`): where to write the set, where downloads are cached, the seed; one line for
@@ -294,18 +303,9 @@ def check_set_main(
         root = build(args.root, args.cache_dir, seed=args.seed)
     except RealcheckError as exc:
         parser.exit(1, f"{prog}: {exc}\n")
-    print(f"{root}: {describe(json.loads((root / manifest).read_text()))}")
+    print(f"{root}: {summary(json.loads((root / manifest).read_text()))}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return check_set_main(
-        argv,
-        __doc__,
-        MANIFEST,
-        build_realcheck,
-        lambda info: (
-            f"{info['utterances']} utterances from {info['speech_seconds']} s of real speech; "
-            f"skipped: {info['skipped'] or 'none'}"
-        ),
-    )
+    return check_set_main(argv, __doc__, MANIFEST, build_realcheck)

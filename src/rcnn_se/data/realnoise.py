@@ -203,13 +203,4 @@ def ensure_realnoise(root: str | Path, cache_dir: str | Path, *, seed: int = 0) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return check_set_main(
-        argv,
-        __doc__,
-        MANIFEST,
-        build_realnoise,
-        lambda info: (
-            f"{info['utterances']} utterances from {info['speech_seconds']} s of real speech in "
-            f"{len(info['noises'])} recorded noises; skipped: {info['skipped'] or 'none'}"
-        ),
-    )
+    return check_set_main(argv, __doc__, MANIFEST, build_realnoise)

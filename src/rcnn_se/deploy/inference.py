@@ -45,12 +45,18 @@ LOCAL_LAYERS = (nn.Conv2d, nn.Dropout, nn.Identity, nn.ReLU, nn.ELU, nn.SELU, nn
 def blockable(model: nn.Module) -> bool:
     """Whether `model` is a stack of local layers (convolutions, pointwise activations) whose output at a
     frame depends only on the frames its receptive field reaches: what block-by-block runs need."""
+    if getattr(model, "context_frames", None) is not None:  # a network of another kind that says so
+        return True
     leaves = [m for m in model.modules() if not list(m.children())]
     return bool(leaves) and all(isinstance(m, LOCAL_LAYERS) for m in leaves)
 
 
 def receptive_context(model: nn.Module) -> int:
-    """Frames of context each side that a stack of 'same'-padded convolutions looks at."""
+    """Frames of context each side that the network looks at: what it declares as `context_frames` (a
+    model family of another kind makes itself runnable in blocks that way), else what its stack of
+    'same'-padded convolutions reaches."""
+    if getattr(model, "context_frames", None) is not None:
+        return int(model.context_frames)
     return sum(
         (m.kernel_size[-1] - 1) // 2 * m.dilation[-1] for m in model.modules() if isinstance(m, nn.Conv2d)
     )

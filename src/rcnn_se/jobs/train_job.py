@@ -21,7 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rcnn_se.config.checks import check_config
 from rcnn_se.jobs import resume
@@ -44,24 +44,6 @@ def is_worker_rank() -> bool:
     SLURM_PROCID per task.
     """
     return any(int(os.environ.get(name, "0") or 0) > 0 for name in RANK_VARIABLES)
-
-
-def build_system(cfg: DictConfig, model_name: str | None = None) -> EnhancementSystem:
-    """The Lightning system of the job's config; `model_name` is the model group's choice."""
-    scheduler = cfg.get("scheduler")
-    return EnhancementSystem(
-        instantiate(cfg.model),
-        instantiate(cfg.optimizer),
-        compress=cfg.compress,
-        model_config=OmegaConf.to_container(cfg.model, resolve=True),
-        stft=OmegaConf.to_container(cfg.data.stft, resolve=True),
-        gain_floor_db=cfg.gain_floor_db,
-        gain_ceiling_db=cfg.gain_ceiling_db,
-        underestimate_weight=cfg.underestimate_weight,
-        envelope_weight=cfg.envelope_weight,
-        scheduler=dict(instantiate(scheduler)) if scheduler and scheduler.get("scheduler") else None,
-        model_name=model_name,
-    )
 
 
 def build_trainer(cfg: DictConfig, out_dir: Path, logger) -> L.Trainer:
@@ -105,7 +87,8 @@ def prepare(cfg: DictConfig, model_name: str | None):
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    return datamodule, build_system(cfg, model_name)
+    # conf/module/enhancement.yaml: the LightningModule from the network, optimizer and scheduler groups
+    return datamodule, instantiate(cfg.module, model_name=model_name)
 
 
 def job_tags(cfg: DictConfig, choices: dict, overrides: str, out_dir: Path) -> dict[str, str]:

@@ -112,6 +112,7 @@ def chosen_groups(choices: Mapping[str, str | None] | None) -> dict[str, str]:
 def config_params(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> dict[str, str]:
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
+    container.pop("module", None)  # its keys only wire in groups and knobs that are logged as themselves
     params = flatten(container)
     params.update({f"choice.{group}": choice for group, choice in chosen_groups(choices).items()})
     return params

@@ -11,7 +11,7 @@ over real frames only (zero padding is masked out).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from torch import nn
 
 from rcnn_se.config.schema import SYSTEM
 from rcnn_se.data.features import StftConfig, compress, decompress
+from rcnn_se.errors import ConfigError
 from rcnn_se.models.spectral_cnn import model_size_mb, parameter_count
 from rcnn_se.training.envelope_loss import envelope_correlation_loss, third_octave_matrix
 
@@ -82,6 +83,33 @@ def build_scheduler(factory: Callable[..., Any], optimizer: torch.optim.Optimize
     if "cycle_momentum" in accepted and not {"momentum", "betas"} & set(optimizer.defaults):
         extra["cycle_momentum"] = False  # Adagrad has no momentum to cycle; the learning rate still cycles
     return factory(optimizer, **extra)
+
+
+def plain(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A config node (DictConfig or dict) as a plain dict, interpolations resolved."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
+def instantiate_partial(node: Mapping[str, Any]) -> Callable[..., Any]:
+    """An optimizer or scheduler factory from its config group (`_partial_: true`); its `_target_` was
+    checked with the whole config before the job began (rcnn_se.config.safety)."""
+    from hydra.utils import instantiate
+
+    return instantiate(node)
+
+
+def build_network(config: Mapping[str, Any], source: str) -> nn.Module:
+    """The network a model config names, built the one way training and checkpoints share: the class must be
+    defined in `rcnn_se.models` (rcnn_se.config.safety.model_class) and takes the other keys as arguments."""
+    from rcnn_se.config.safety import model_class
+
+    network_class = model_class(dict(config), source)
+    try:
+        return network_class(**{k: v for k, v in config.items() if k != "_target_"})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source} does not build its network ({exc})") from None
 
 
 class EnhancementSystem(L.LightningModule):
@@ -189,11 +217,36 @@ class EnhancementSystem(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     @classmethod
+    def from_config(
+        cls,
+        model: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        *,
+        source: str = "model",
+        **settings: Any,
+    ) -> EnhancementSystem:
+        """The system of a job's config (conf/module/enhancement.yaml, which Hydra's `instantiate` calls
+        without recursion) or of a checkpoint: the network from its config by `build_network`, the optimizer
+        and scheduler groups as partials; `settings` are the constructor's keyword arguments, `source` names
+        where the config came from in an error."""
+        model_config = plain(model)
+        factory = instantiate_partial(optimizer) if optimizer else None
+        schedule = plain(scheduler) if scheduler else None
+        if schedule and schedule.get("scheduler"):
+            schedule["scheduler"] = instantiate_partial(schedule["scheduler"])
+        else:
+            schedule = None
+        network = build_network(model_config, source)
+        plain_settings = {k: plain(v) if isinstance(v, Mapping) else v for k, v in settings.items()}  # stft
+        return cls(network, factory, model_config=model_config, scheduler=schedule, **plain_settings)
+
+    @classmethod
     def from_checkpoint(cls, path: str | Path) -> EnhancementSystem:
         """Rebuild a trained system from its checkpoint alone. Loaded weights-only, and the network built
         only from a class of `rcnn_se.models`: a checkpoint may come from a shared tracking server, and
         neither its pickle nor its `model_config._target_` may run code (rcnn_se.config.safety)."""
-        from rcnn_se.config.safety import check_checkpoint_targets, model_class
+        from rcnn_se.config.safety import UnsafeTargetError, check_checkpoint_targets
         from rcnn_se.training.checkpoints import CheckpointError, load_checkpoint
 
         ckpt = load_checkpoint(path)
@@ -202,21 +255,15 @@ class EnhancementSystem(L.LightningModule):
         if not isinstance(config, dict) or not config:
             raise CheckpointError(f"{path}: checkpoint has no model_config; it was not written by rcnn_se")
         check_checkpoint_targets(hparams, str(path))  # stft or any other key naming a _target_: refused
-        network_class = model_class(config, str(path))
+        kept = ("compress", "stft", "gain_floor_db", "gain_ceiling_db", "model_name")
         try:
-            network = network_class(**{k: v for k, v in config.items() if k != "_target_"})
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{path}: model_config does not build its model ({exc})") from None
-        system = cls(
-            network,
-            None,
-            hparams["compress"],
-            config,
-            hparams.get("stft"),
-            hparams.get("gain_floor_db"),
-            gain_ceiling_db=hparams.get("gain_ceiling_db"),
-            model_name=hparams.get("model_name"),
-        )
+            system = cls.from_config(
+                config, source=f"{path}: model_config", **{key: hparams.get(key) for key in kept}
+            )
+        except UnsafeTargetError:
+            raise
+        except ConfigError as exc:  # a class of rcnn_se.models that does not take the stored arguments
+            raise CheckpointError(str(exc)) from None
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()
 
