@@ -107,3 +107,25 @@ def test_swapped_pairs_are_caught(corpus: Path, tmp_path: Path) -> None:
     result = learning_check(corpus, tmp_path / "cache", swapped=True)
     assert not result["val_model"] < 0.5 * result["val_identity"], result
     assert result["sdr_model"] < result["sdr_identity"], result
+
+
+def test_validation_reports_the_plain_error_beside_the_weighted_loss(corpus: Path, tmp_path: Path) -> None:
+    """`val/loss` counts removed speech `underestimate_weight` times; `val/mse` is the plain error, the same
+    whatever the weight, so runs (a search's trials) that differ in it compare on one scale."""
+    data = EdinburghDataModule(
+        root=str(corpus), cache_dir=str(tmp_path / "cache"), val_speakers=1, segment_frames=16, batch_size=8
+    )
+    data.prepare_data()
+    data.setup("fit")
+    check = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    plain, weighted = (
+        check.validate(
+            EnhancementSystem(Baseline("noisy"), compress="log1p", underestimate_weight=weight),
+            datamodule=data,
+            verbose=False,
+        )[0]
+        for weight in (1.0, 8.0)
+    )
+    assert plain["val/mse"] == pytest.approx(plain["val/loss"])
+    assert weighted["val/mse"] == pytest.approx(plain["val/mse"])
+    assert weighted["val/loss"] > plain["val/loss"] * 1.01

@@ -90,14 +90,16 @@ def finished(study) -> int:
     return count(study, "COMPLETE", "PRUNED")
 
 
-def trial_overrides(trial, fixed: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
-    """A trial's job: the fixed overrides, its sampled values and the callback reporting to it."""
+def trial_overrides(trial, fixed: Sequence[str], settings: Mapping[str, Any], monitor: str) -> list[str]:
+    """A trial's job: the fixed overrides, its sampled values and the callback reporting `monitor` (the
+    per-epoch metric whose best is the search's `optimized_metric`) to it."""
     sampled = [f"{key}={value}" for key, value in trial.params.items()]
     storage = settings.get("storage") or ""
     pruner = ",".join(f"{key}:{value}" for key, value in (settings.get("pruner") or {}).items())
     pruning = (
         f"+callbacks.optuna_pruning={{_target_:{PRUNING},storage:'{storage}',"
-        f"study_name:'{settings['study_name']}',trial_id:{trial._trial_id},pruner:{{{pruner}}}}}"
+        f"study_name:'{settings['study_name']}',trial_id:{trial._trial_id},pruner:{{{pruner}}},"
+        f"monitor:'{monitor}'}}"
     )
     return [*fixed, *sampled, *([pruning] if storage else [])]
 
@@ -112,6 +114,7 @@ def run_search(settings: Mapping[str, Any], launcher, config: DictConfig, argume
         raise ConfigError("hydra.sweeper.params: no setting to search (e.g. dropout: interval(0, 0.3))")
     study = open_study(settings)
     mark_search(settings, config)
+    monitor = str(config.get("optimized_metric") or "val/loss").removesuffix("_best")  # what pruning watches
     n_trials, n_jobs = int(settings["n_trials"]), max(1, int(settings.get("n_jobs") or 1))
     missing = max(0, n_trials - finished(study))
     log.info("study %r: %d of %d trials finished", settings["study_name"], n_trials - missing, n_trials)
@@ -119,7 +122,7 @@ def run_search(settings: Mapping[str, Any], launcher, config: DictConfig, argume
     # setting whose every job fails ends the search instead of launching jobs forever.
     for start in range(0, missing, n_jobs):
         trials = [study.ask(distributions) for _ in range(min(n_jobs, missing - start))]
-        batch = [trial_overrides(t, fixed, settings) for t in trials]
+        batch = [trial_overrides(t, fixed, settings, monitor) for t in trials]
         returns = launcher.launch(batch, initial_job_idx=trials[0].number)
         for trial, ret in zip(trials, returns, strict=True):
             if ret.status != JobStatus.COMPLETED or ret.return_value is None:

@@ -179,7 +179,11 @@ class EnhancementSystem(L.LightningModule):
         valid = batch[2] if len(batch) > 2 else frames
         x = compress(noisy, self.compress).contiguous(memory_format=torch.channels_last)
         estimate = self(x)
-        loss = masked_mse(estimate, compress(clean, self.compress), valid, self.underestimate_weight)
+        target = compress(clean, self.compress)
+        loss = masked_mse(estimate, target, valid, self.underestimate_weight)
+        if stage == "val":  # the plain error, comparable across loss weights (what a search compares)
+            mse = loss if self.underestimate_weight == 1.0 else masked_mse(estimate, target, valid)
+            self.log("val/mse", mse, on_step=False, on_epoch=True, batch_size=len(noisy))
         if self.envelope_weight:
             linear = decompress(estimate.float(), self.compress)
             envelope = envelope_correlation_loss(linear, clean, valid, self.bands)
