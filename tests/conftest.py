@@ -5,9 +5,11 @@ Plain helpers (launching `train.py`, reading the store, composing configs) live 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,26 +100,36 @@ class Server:
     store: str  # the server's own backend store
 
 
+def required_in_ci(reason: str, what: str) -> None:
+    """Where a real service cannot start here: a failure under CI=true, where .ci/run installs it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must {what}: {reason}")
+
+
+@contextlib.contextmanager
+def short_folder(prefix: str) -> Iterator[Path]:
+    """A new folder in /tmp, removed afterwards: a service's own user may not enter pytest's folders, and a
+    Unix socket's path must fit in 108 characters."""
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as folder:
+        yield Path(folder)
+
+
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[Server]:
     """A real `mlflow server` on loopback over a new store of its own: a real PostgreSQL database, the
     store many machines share (tests/helpers/postgres.py), where PostgreSQL is installed, as .ci/run makes
     sure (CI=true fails without it); else a SQLite file, with the reason printed."""
-    import tempfile
-
     from helpers.postgres import missing, postgres_server
 
     folder = tmp_path / "server"
     folder.mkdir()
     reason = missing()
     if reason is None:
-        # PostgreSQL runs as its own user, who may not enter pytest's folders: a short folder in /tmp
-        with postgres_server(Path(tempfile.mkdtemp(prefix="pg-"))) as store:
+        with short_folder("pg-") as data, postgres_server(data) as store:
             with start_mlflow_server(store, folder / "art") as url:
                 yield Server(url, store)
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must test the server on PostgreSQL: {reason}")
+    required_in_ci(reason, "test the server on PostgreSQL")
     print(f"mlflow server on SQLite: {reason}")
     store = f"sqlite:///{folder / 'mlflow.db'}"
     with start_mlflow_server(store, folder / "art") as url:
@@ -128,17 +140,13 @@ def mlflow_server(tmp_path: Path) -> Iterator[Server]:
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A real one-node SLURM cluster (tests/helpers/slurm.py); the environment its clients need. Skipped with
     the reason where it cannot start, never in CI (CI=true), where .ci/run installs it."""
-    import tempfile
-
     from helpers.slurm import missing, slurm_cluster
 
     reason = missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the SLURM tests: {reason}")
+        required_in_ci(reason, "run the SLURM tests")
         pytest.skip(reason)
-    # a short path: munged's socket must fit a Unix socket's 108 characters
-    with slurm_cluster(Path(tempfile.mkdtemp(prefix="slurm-"))) as env:
+    with short_folder("slurm-") as state, slurm_cluster(state) as env:  # munged's socket lives there
         yield env
 
 

@@ -117,16 +117,19 @@ def test_slurm_sweep_runs_and_a_timed_out_job_is_requeued_and_resumes(
         pythonpath=TESTS,
     )
     env |= slurm
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log = tmp_path / "sweep.log"  # a file, not a pipe: nobody reads a pipe while the loop waits
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
     while proc.poll() is None and time.monotonic() < deadline:
         if marker.exists():
             release_requeued(env)
         time.sleep(1)
-    output = proc.communicate(timeout=30)[0] if proc.poll() is not None else (proc.kill() or "timed out")
-    assert proc.returncode == 0, output[-5000:]
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the SLURM sweep did not end in 600 s:\n{log.read_text()[-5000:]}")
+    assert proc.returncode == 0, log.read_text()[-5000:]
     assert marker.is_file()
     runs = job_runs(tmp_path)
     assert len(runs) == 2 and {r.info.status for r in runs} == {"FINISHED"}

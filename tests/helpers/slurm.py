@@ -59,7 +59,7 @@ def _log_tails(folder: Path) -> str:
 @contextmanager
 def slurm_cluster(folder: Path) -> Iterator[dict[str, str]]:
     """munged, slurmctld and slurmd started in `folder`, the node idle; yields the environment a client
-    (sbatch, scontrol, submitit) needs: SLURM_CONF. Everything is stopped and left in `folder` after."""
+    (sbatch, scontrol, submitit) needs: SLURM_CONF. Every daemon is stopped (and gone) afterwards."""
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)  # munged refuses a key or socket in a folder others may write to
     for sub in ("state", "spool"):
@@ -103,8 +103,18 @@ def slurm_cluster(folder: Path) -> Iterator[dict[str, str]]:
 
 
 def _stop(pid_files: list[Path]) -> None:
+    """SIGTERM to each daemon, the last started first, and wait until it is gone (munged writes its seed file
+    as it exits: its folder may be removed only after)."""
     for pid_file in reversed(pid_files):
         try:
-            os.kill(int(pid_file.read_text().split()[0]), 15)
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, 15)
         except (OSError, ValueError):
-            pass
+            continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
