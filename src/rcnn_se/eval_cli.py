@@ -4,13 +4,11 @@ at the top beside cli.py and the config package, whose resolvers it registers.""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from omegaconf import DictConfig
 
+from rcnn_se.config.schema import CONF_DIR
 from rcnn_se.errors import ConfigError
-
-CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from rcnn_se.errors import one_line_errors
     from rcnn_se.jobs.eval_job import check_request
 
-    os.environ.setdefault("RCNN_SE_ROOT", str(CHECKOUT))
+    os.environ.setdefault("RCNN_SE_ROOT", str(CONF_DIR.parent))
     register_resolvers()
 
     def app(cfg: DictConfig) -> float | None:
@@ -43,5 +41,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     sys.argv = ["rcnn-se evaluate", *multirun_flag_first(args)]
-    hydra.main(version_base="1.3", config_path=str(CHECKOUT / "conf"), config_name="eval")(app)()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")(app)()
     return 0

@@ -3,10 +3,10 @@ what it does, written once here. `checks.py` reads it to answer a bad value in o
 torch, Lightning or MLflow load; nothing downstream checks these settings again.
 
 Defaults: one per setting. The blocks every config shares (the top-level `System` knobs, `evaluate`,
-`realcheck`) take theirs from the dataclass fields below, which `resolvers.register_resolvers` puts in
-Hydra's ConfigStore, so train.yaml and eval.yaml name them instead of copying them; constructors that need one
-(`EnhancementSystem`) read it from `SYSTEM`. The blocks a config group fills (`data`, `model`, `optimizer`,
-`scheduler`, `trainer`, `paths`) have no default here: each option's yaml sets its values (demo and
+`realcheck`, `paths`) take theirs from the dataclass fields below, which `resolvers.register_resolvers` puts
+in Hydra's ConfigStore, so train.yaml and eval.yaml name them instead of copying them; constructors that need
+one (`EnhancementSystem`) read it from `SYSTEM`. The blocks a config group fills (`data`, `model`,
+`optimizer`, `scheduler`, `trainer`) have no default here: each option's yaml sets its values (demo and
 voicebank differ), and a default here would be a second one.
 
 Not registered as Hydra structured configs: OmegaConf 2.3 cannot type `snr` ('all' or a number) or
@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field
+from pathlib import Path
 from typing import Any
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the checkout's Hydra configs, beside src/
 
 
 @dataclass(frozen=True)

@@ -11,25 +11,46 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import cache
 
+from rcnn_se.config.schema import CONF_DIR
 from rcnn_se.reporting.run_groups import ConfigGroup, canonical
 
-PAPER_SETTING = {
-    "compress": "none",
-    "underestimate_weight": "1",
-    "gain_floor_db": "None",
-    "gain_ceiling_db": "None",
-    "choice.scheduler": "none",
-    "optimizer.lr": "0.0005",
-}
-OURS_SETTING = {
-    "compress": "log1p",
-    "underestimate_weight": "8",
-    "gain_floor_db": "-12",
-    "gain_ceiling_db": "0",
-    "choice.scheduler": "onecycle",
-}
-SETTING_KEYS = tuple(sorted(PAPER_SETTING.keys() | OURS_SETTING.keys()))
+# The keys whose values make a training setting; the values are the experiment configs' own
+# (conf/experiment/paper_table1.yaml, ours_table1.yaml), read from there: `choice.<group>` from an
+# `override /<group>: <option>` of their defaults list, the others as the keys they set.
+SETTING_KEYS = (  # in the order a label names departures
+    "compress",
+    "underestimate_weight",
+    "gain_floor_db",
+    "gain_ceiling_db",
+    "choice.scheduler",
+    "optimizer.lr",
+)
+
+
+@cache
+def experiment_setting(name: str) -> dict[str, str]:
+    """The setting keys that `conf/experiment/<name>.yaml` pins, as a run logs them (null as 'None')."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(CONF_DIR / "experiment" / f"{name}.yaml")
+    found = {
+        f"choice.{group.removeprefix('override /')}": str(option)
+        for entry in node.get("defaults", [])
+        if isinstance(entry, Mapping)
+        for group, option in entry.items()
+    }
+    missing = object()
+    for key in SETTING_KEYS:
+        value = OmegaConf.select(node, key, default=missing)
+        if value is not missing:
+            found[key] = str(value)
+    return {key: found[key] for key in SETTING_KEYS if key in found}
+
+
+PAPER_SETTING = experiment_setting("paper_table1")
+OURS_SETTING = experiment_setting("ours_table1")
 TRAINED_UNFLAGGED = ("rcnn", "cnn")  # the networks of runs logged before the `trainable` param
 DOMAINS = {"none": "raw magnitudes", "log1p": "log1p magnitudes"}
 

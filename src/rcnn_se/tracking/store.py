@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from rcnn_se.config.schema import CONF_DIR
 from rcnn_se.errors import UserError
 
 ENV_URI = "RCNN_SE_TRACKING_URI"
@@ -67,8 +68,7 @@ def project_root() -> Path:
     """`RCNN_SE_ROOT`, else the checkout holding this package (it has `conf/` beside `src/`), else cwd."""
     if os.environ.get(ENV_ROOT):
         return Path(os.environ[ENV_ROOT]).resolve()
-    checkout = Path(__file__).resolve().parents[3]
-    return checkout if (checkout / "conf").is_dir() else Path.cwd().resolve()
+    return CONF_DIR.parent if CONF_DIR.is_dir() else Path.cwd().resolve()
 
 
 def default_tracking_uri(mlruns_dir: str | Path | None = None) -> str:
