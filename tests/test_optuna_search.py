@@ -73,11 +73,12 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tm
     assert {"optuna/trials.csv", "optuna/optimization_history.png"} <= files
     children = project_runs(tmp_path, f"tags.`mlflow.parentRunId` = '{resumed.info.run_id}'")
     assert len(children) == 1 and {c.info.status for c in children} == {"FINISHED"}
-    # trials compare on the plain error, whatever loss weight each drew: its best is the trial's value
+    # trials compare on validation PESQ-WB, whatever loss weight each drew: its best is the trial's value
     child = children[0]
-    assert child.data.params["optimized_metric"] == "val/mse_best"
-    assert child.data.metrics["val/mse_best"] == pytest.approx(study.trials[1].value)
-    assert child.data.params["callbacks.model_checkpoint.monitor"] == "val/mse"
+    assert child.data.params["optimized_metric"] == "val/pesq_wb_best"
+    assert child.data.metrics["val/pesq_wb_best"] == pytest.approx(study.trials[1].value)
+    assert child.data.params["callbacks.model_checkpoint.monitor"] == "val/pesq_wb"
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     dropouts = sorted(float(c.data.params["dropout"]) for c in children)
     assert dropouts == pytest.approx(sorted(p["dropout"] for p in trial_params.values()))
 
