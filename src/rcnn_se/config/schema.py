@@ -22,7 +22,10 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the checkout's Hydra configs, beside src/
+_CHECKOUT_CONF = Path(__file__).resolve().parents[3] / "conf"
+# The Hydra configs: the checkout's, beside src/ (an editable install, as `make install` makes), else the
+# working folder's.
+CONF_DIR = _CHECKOUT_CONF if _CHECKOUT_CONF.is_dir() else Path("conf").resolve()
 
 
 @dataclass(frozen=True)
