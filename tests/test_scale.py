@@ -71,6 +71,19 @@ def test_killed_run_resumes_into_same_mlflow_run(tmp_path: Path) -> None:
     assert len(job_runs(tmp_path)) == 1
 
 
+def training(project: Path) -> bool:
+    """Whether a job of `project` has logged a finished epoch into its MLflow run."""
+    store = project / "mlruns" / "mlflow.db"
+    if not store.is_file():
+        return False
+    try:
+        runs = job_runs(project)
+    except Exception:  # the store is being created by the job
+        return False
+    client = client_for(project)
+    return any(client.get_metric_history(r.info.run_id, "epoch") for r in runs)
+
+
 def release_requeued(env: dict[str, str]) -> None:
     """SLURM holds a requeued batch job for about two minutes before it may start again (requeued at
     22:15:25, started at 22:17:34 on the test cluster, 2026-12-07): make such a job eligible now, as an
@@ -120,15 +133,46 @@ def test_slurm_sweep_runs_and_a_timed_out_job_is_requeued_and_resumes(
     log = tmp_path / "sweep.log"  # a file, not a pipe: nobody reads a pipe while the loop waits
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600
-    while proc.poll() is None and time.monotonic() < deadline:
+    cancelled = tmp_path / "cancelled"  # a second project beside it, whose one job is scancel-led
+    cancelled.mkdir()
+    cancel_cmd, cancel_env = train_command(
+        cancelled,
+        "-m",
+        "hydra/launcher=slurm",
+        "hydra.launcher.name=cancel_me",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.gpus_per_node=null",
+        "hydra.launcher.mem_gb=1",
+        "seed=5",
+        "realcheck.enabled=false",
+        "threads=1",
+        "trainer.max_epochs=10000",  # it trains until it is cancelled
+        *tiny_except("trainer.max_epochs"),
+    )
+    cancel_log = cancelled / "sweep.log"
+    with cancel_log.open("w") as out:
+        cancel_proc = subprocess.Popen(
+            cancel_cmd, cwd=cancelled, env=cancel_env | slurm, stdout=out, stderr=subprocess.STDOUT
+        )
+    deadline, sent = time.monotonic() + 600, False
+    while (proc.poll() is None or cancel_proc.poll() is None) and time.monotonic() < deadline:
         if marker.exists():
             release_requeued(env)
+        if not sent and training(cancelled):
+            subprocess.run(["scancel", "-n", "cancel_me"], env=env, check=True)
+            sent = True
         time.sleep(1)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"the SLURM sweep did not end in 600 s:\n{log.read_text()[-5000:]}")
+    for running, output in ((proc, log), (cancel_proc, cancel_log)):
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+            pytest.fail(f"a SLURM sweep did not end in 600 s:\n{output.read_text()[-5000:]}")
+    # `scancel`: SIGTERM with no time-out warning before it; the job ends its run KILLED and submitit, which
+    # reads the job's state from SLURM's accounting, ends the sweep saying so
+    said = cancel_log.read_text()
+    assert cancel_proc.returncode != 0 and "CANCELLED" in said, said[-3000:]
+    (killed,) = job_runs(cancelled)
+    assert killed.info.status == "KILLED", killed.info.status
     assert proc.returncode == 0, log.read_text()[-5000:]
     assert marker.is_file()
     runs = job_runs(tmp_path)

@@ -78,23 +78,50 @@ def close_at_exit(client, run_id: str) -> None:
     atexit.register(close)
 
 
+def submitit_bypass(handler: object) -> bool:
+    """Whether `handler` is the SIGTERM bypass of submitit, which runs this job under SLURM."""
+    owner = getattr(handler, "__self__", None)
+    return getattr(handler, "__name__", "") == "bypass" and type(owner).__module__.startswith("submitit.")
+
+
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises KeyboardInterrupt, so a plain `kill` ends the run KILLED after the
     same clean-up as Ctrl-C; both signals are remembered (`interruption`). A handler someone else installed
-    stays in charge (submitit and SLURM requeueing own SIGTERM), and so does an ignored SIGINT."""
+    stays in charge, and so does an ignored SIGINT; but for submitit's under SLURM: it ignores every SIGTERM
+    because SLURM sends one when submitit requeues a job that its time-out signal (USR2) warned of, yet a
+    SIGTERM with no such warning before it is `scancel` (or a preemption without notice), which ends the run
+    KILLED like any interruption. After the warning, SIGTERM goes to submitit's handler as before."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread
         return
     ours = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
     taken = {signum: before for signum, before in ours.items() if signal.getsignal(signum) is before}
+    warned: list[int] = []
+    if submitit_bypass(signal.getsignal(signal.SIGTERM)):
+        from submitit.core.job_environment import JobEnvironment
+
+        taken[signal.SIGTERM] = signal.getsignal(signal.SIGTERM)
+        warning = JobEnvironment._usr_sig()
+        requeue = signal.getsignal(warning)
+
+        def warned_first(signum: int, frame) -> None:
+            warned.append(signum)
+            requeue(signum, frame)
+
+        taken[warning] = requeue
+        signal.signal(warning, warned_first)
 
     def interrupt(signum: int, frame) -> None:
+        if signum == signal.SIGTERM and warned:  # submitit is requeueing: SLURM's SIGTERM is its to ignore
+            taken[signal.SIGTERM](signum, frame)
+            return
         _received.append(signum)
         raise Interrupted(signum)
 
-    for signum in taken:
-        signal.signal(signum, interrupt)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signum in taken:
+            signal.signal(signum, interrupt)
     try:
         yield
     finally:
