@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -20,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from helpers.audio import write_pair_corpus
-from helpers.jobs import HEADLINE, TINY, train
+from helpers.jobs import HEADLINE, ROOT, TINY, train
 from helpers.net import mlflow_server as start_mlflow_server
 from rcnn_se.data.features import StftConfig
 from rcnn_se.models.spectral_cnn import SpectralCNN
@@ -112,6 +113,35 @@ def short_folder(prefix: str) -> Iterator[Path]:
     Unix socket's path must fit in 108 characters."""
     with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as folder:
         yield Path(folder)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's `chromium`, not a downloaded one) driven by Playwright (the ui-test
+    extra); skipped with the reason where either is missing, never in CI, which installs both."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        required_in_ci("chromium is not installed", "run the browser tests")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        required_in_ci("playwright is not installed", "run the browser tests")
+        pytest.skip("playwright is not installed (pip install -e '.[ui-test]')")
+    with sync_playwright() as playwright:
+        # root (as in CI) needs --no-sandbox
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def shots() -> Path:
+    """Where the browser tests leave their screenshots: test-artifacts/ui (or $RCNN_SE_TEST_ARTIFACTS/ui)."""
+    folder = Path(os.environ.get("RCNN_SE_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
 
 
 @pytest.fixture

@@ -4,11 +4,15 @@ as one parent with child trials; the tables leave the trials out unless asked.""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from helpers.jobs import TESTS, tiny_except, train
+from helpers.net import mlflow_server
 from helpers.store import client_for, project_runs
 from rcnn_se.errors import ConfigError
 from rcnn_se.jobs.optuna_search import distribution, search_space
@@ -35,7 +39,9 @@ def test_the_search_space_reads_hydras_sweep_syntax() -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tmp_path) -> None:
+def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(
+    tmp_path: Path, browser: Any, shots: Path
+) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     search = [
         "-m",
@@ -82,6 +88,37 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(tm
     dropouts = sorted(float(c.data.params["dropout"]) for c in children)
     assert dropouts == pytest.approx(sorted(p["dropout"] for p in trial_params.values()))
 
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    store = tmp_path / "mlruns"
+    with mlflow_server(store / "mlflow.db", store / "artifacts") as url:
+        look_at_the_search(url, browser, shots, resumed, children[0])
+
+    uri = f"sqlite:///{store / 'mlflow.db'}"
     assert load_runs(uri, "rcnn_se") == []  # trials are not configurations to tabulate
     assert len(load_runs(uri, "rcnn_se", search_trials=True)) == 1
+
+
+def look_at_the_search(url: str, browser: Any, shots: Path, parent: Any, trial: Any) -> None:
+    """The search in the MLflow UI as a user finds it: the parent run among the runs with its trial under
+    it, the parent's page, and its optimisation-history figure (screenshots in test-artifacts/ui)."""
+    eid, view = parent.info.experiment_id, "?workflowType=machine_learning"
+    page = browser.new_page(viewport={"width": 1800, "height": 900})
+    page.goto(f"{url}/#/experiments/{eid}/runs{view}")
+    page.get_by_text("matching runs").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Close").last.click()  # the assistant panel
+    page.get_by_text(parent.info.run_name[:30]).first.wait_for(timeout=30_000)
+    page.locator("button[data-component-id*=runnamecellrenderer]").first.click()  # expand the newest parent
+    page.get_by_text(trial.info.run_name[:30]).first.wait_for(timeout=30_000)  # its trial beneath it
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "search_trials.png"))
+    page.goto(f"{url}/#/experiments/{eid}/runs/{parent.info.run_id}{view}")
+    page.get_by_text("optuna.study_name").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "search_parent_run.png"))
+    figure = "artifacts/optuna/optimization_history.png"
+    page.goto(f"{url}/#/experiments/{eid}/runs/{parent.info.run_id}/{figure}{view}")
+    page.get_by_text("trials.csv").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    page.screenshot(path=str(shots / "search_history.png"))
+    page.close()
+    for name in ("search_trials", "search_parent_run", "search_history"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000

@@ -8,17 +8,13 @@ chromium package: CI installs both (.ci/run) and fails without them; elsewhere t
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers.jobs import ROOT
 from helpers.net import mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -26,37 +22,6 @@ METRIC_COLUMNS = ("test/pesq_wb", "test/nr", "test/sd")
 TRAINING_VIEW = (
     "?workflowType=machine_learning"  # what the job's printed links carry (rcnn_se.reporting.console)
 )
-
-
-def unavailable(reason: str) -> None:
-    """Fail in CI, which must run this test; skip on a developer's machine without a browser."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}: CI must run the browser test (.ci/run and make install provide both)")
-    pytest.skip(f"{reason} (apt-get install chromium; pip install -e '.[ui-test]')")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        unavailable("chromium is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright (the ui-test extra) is not installed")
-    with sync_playwright() as playwright:
-        # the system browser, not a downloaded one; root (as in CI) needs --no-sandbox
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def shots() -> Path:
-    folder = Path(os.environ.get("RCNN_SE_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"screenshots in {folder}")
-    return folder
 
 
 def show_metric_columns(page: Any, keys: tuple[str, ...]) -> None:
