@@ -129,3 +129,16 @@ def test_validation_reports_the_plain_error_beside_the_weighted_loss(corpus: Pat
     assert plain["val/mse"] == pytest.approx(plain["val/loss"])
     assert weighted["val/mse"] == pytest.approx(plain["val/mse"])
     assert weighted["val/loss"] > plain["val/loss"] * 1.01
+
+
+def test_a_dead_network_is_told_from_a_live_one() -> None:
+    """A network whose final ReLU no input opens outputs zero everywhere: the enhancer then only applies the
+    gain floor, and a job says so (train_job.warn_if_dead) instead of passing it off as a weak model."""
+    torch.manual_seed(0)
+    noisy = torch.rand(2, 1, 257, 32) * 0.5
+    system = EnhancementSystem(SpectralCNN(channels=4, kernel_size=3), compress="log1p")
+    assert system.silent_fraction(noisy) < 0.5
+    with torch.no_grad():
+        system.model.body[-1].bias.fill_(-100.0)  # the last layer pushes every bin below zero
+    assert system.silent_fraction(noisy) == 1.0
+    assert system.training  # the check leaves the system in the mode it found it

@@ -57,6 +57,8 @@ def test_multirun_logs_one_nested_run_per_job(headline_sweep: tuple[Path, str], 
         assert m["val/loss_best"] > 0  # what optimized_metric returns to a sweeper
         assert any(k.startswith("test/snr_") for k in m) and any(k.startswith("test/noise_") for k in m)
         assert m["model/parameters"] > 0
+        assert 0 <= m["train/silent_output_fraction"] <= 1  # near 1: a dead network (train_job.warn_if_dead)
+        assert m["val/mse"] > 0  # the plain error beside the weighted val/loss
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config", "evaluation", "audio", "checkpoints", "figures"} <= artifacts
         figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}

@@ -35,6 +35,7 @@ from rcnn_se.training.system import EnhancementSystem
 
 log = logging.getLogger(__name__)
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+DEAD_FRACTION = 0.99  # the share of silent output bins above which a trained network counts as dead
 
 
 def is_worker_rank() -> bool:
@@ -76,11 +77,28 @@ def fit_model(
         record.log_metrics({f"{trainer.checkpoint_callback.monitor}_best": score})
     if best:
         system.load_state_dict(load_checkpoint(best)["state_dict"])
+        warn_if_dead(system, datamodule, record)
         record.log_artifact(Path(best), "checkpoints")
         record.set_tag("rcnn_se.checkpoint", Path(best).name)
         record.log_model(
             system, (datamodule.test_cache.wave(0, "noisy"), datamodule.test_cache.stft.sample_rate)
         )
+
+
+def warn_if_dead(system: EnhancementSystem, datamodule, record: JobLog) -> None:
+    """Say so when the trained network outputs zero almost everywhere on a validation batch: a run whose
+    scores would otherwise pass for a weak model's is then tagged `rcnn_se.dead_network`."""
+    noisy = next(iter(datamodule.val_dataloader()))[0]
+    silent = system.silent_fraction(noisy)
+    record.log_metrics({"train/silent_output_fraction": silent})
+    if silent > DEAD_FRACTION:
+        log.warning(
+            "the trained network outputs zero in %.1f%% of the bins of a validation batch: it died in "
+            "training, and the enhancer only turns the input down to the gain floor (try a lower "
+            "learning rate or another seed)",
+            100 * silent,
+        )
+        record.set_tag("rcnn_se.dead_network", "true")
 
 
 def prepare(cfg: DictConfig, model_name: str | None):

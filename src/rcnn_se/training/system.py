@@ -271,5 +271,17 @@ class EnhancementSystem(L.LightningModule):
         system.load_state_dict(ckpt["state_dict"])
         return system.eval()
 
+    @torch.no_grad()
+    def silent_fraction(self, noisy_mag: torch.Tensor) -> float:
+        """The share of bins where the network outputs zero for these noisy magnitudes [B, 1, F, T], in eval
+        mode. Near 1, the network died in training (no input opens its final ReLU) and the enhancer only
+        scales the input down to the gain floor: the scores then look like the noisy input's, quieter."""
+        was_training = self.training
+        self.eval()
+        try:
+            return float((self(compress(noisy_mag, self.compress)) <= 0).float().mean())
+        finally:
+            self.train(was_training)
+
     def size_summary(self) -> dict[str, float]:
         return {"model/parameters": parameter_count(self.model), "model/size_mb": model_size_mb(self.model)}
