@@ -88,8 +88,10 @@ def fit_model(
 def warn_if_dead(system: EnhancementSystem, datamodule, record: JobLog) -> None:
     """Say so when the trained network outputs zero almost everywhere on a validation batch: a run whose
     scores would otherwise pass for a weak model's is then tagged `rcnn_se.dead_network`."""
-    noisy = next(iter(datamodule.val_dataloader()))[0]
-    silent = system.silent_fraction(noisy)
+    batch = next(iter(datamodule.val_dataloader()), None)
+    if batch is None:  # no validation data to look at
+        return
+    silent = system.silent_fraction(batch[0])
     record.log_metrics({"train/silent_output_fraction": silent})
     if silent > DEAD_FRACTION:
         log.warning(

@@ -279,7 +279,8 @@ class EnhancementSystem(L.LightningModule):
         was_training = self.training
         self.eval()
         try:
-            return float((self(compress(noisy_mag, self.compress)) <= 0).float().mean())
+            features = compress(noisy_mag.to(self.device), self.compress)
+            return float((self(features) <= 0).float().mean())
         finally:
             self.train(was_training)
 
