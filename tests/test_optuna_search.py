@@ -11,6 +11,7 @@ import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from helpers.browser import check_screenshots, open_view, show, snap
 from helpers.jobs import TESTS, tiny_except, train
 from helpers.net import mlflow_server
 from helpers.store import client_for, project_runs
@@ -100,25 +101,17 @@ def test_a_killed_search_resumes_its_study_and_shows_as_one_parent_per_launch(
 def look_at_the_search(url: str, browser: Any, shots: Path, parent: Any, trial: Any) -> None:
     """The search in the MLflow UI as a user finds it: the parent run among the runs with its trial under
     it, the parent's page, and its optimisation-history figure (screenshots in test-artifacts/ui)."""
-    eid, view = parent.info.experiment_id, "?workflowType=machine_learning"
+    experiment = f"{url}/#/experiments/{parent.info.experiment_id}"
     page = browser.new_page(viewport={"width": 1800, "height": 900})
-    page.goto(f"{url}/#/experiments/{eid}/runs{view}")
-    page.get_by_text("matching runs").wait_for(timeout=60_000)
+    open_view(page, f"{experiment}/runs", "matching runs")
     page.get_by_role("button", name="Close").last.click()  # the assistant panel
     page.get_by_text(parent.info.run_name[:30]).first.wait_for(timeout=30_000)
     page.locator("button[data-component-id*=runnamecellrenderer]").first.click()  # expand the newest parent
     page.get_by_text(trial.info.run_name[:30]).first.wait_for(timeout=30_000)  # its trial beneath it
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "search_trials.png"))
-    page.goto(f"{url}/#/experiments/{eid}/runs/{parent.info.run_id}{view}")
-    page.get_by_text("optuna.study_name").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "search_parent_run.png"))
+    snap(page, shots, "search_trials")
+    run = f"{experiment}/runs/{parent.info.run_id}"
+    show(page, run, "optuna.study_name", shots, "search_parent_run")
     figure = "artifacts/optuna/optimization_history.png"
-    page.goto(f"{url}/#/experiments/{eid}/runs/{parent.info.run_id}/{figure}{view}")
-    page.get_by_text("trials.csv").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(2000)
-    page.screenshot(path=str(shots / "search_history.png"))
+    show(page, f"{run}/{figure}", "trials.csv", shots, "search_history", settle_ms=2000)
     page.close()
-    for name in ("search_trials", "search_parent_run", "search_history"):
-        assert (shots / f"{name}.png").stat().st_size > 10_000
+    check_screenshots(shots, ("search_trials", "search_parent_run", "search_history"))

@@ -15,13 +15,11 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
+from helpers.browser import check_screenshots, open_view, show, snap
 from helpers.net import mlflow_server
 
 pytestmark = pytest.mark.slow
 METRIC_COLUMNS = ("test/pesq_wb", "test/nr", "test/sd")
-TRAINING_VIEW = (
-    "?workflowType=machine_learning"  # what the job's printed links carry (rcnn_se.reporting.console)
-)
 
 
 def show_metric_columns(page: Any, keys: tuple[str, ...]) -> None:
@@ -75,15 +73,14 @@ def look_at_the_sweep(mlflow_server: str, browser: Any, shots: Path) -> None:
     assert len(jobs) == 4
 
     page = browser.new_page(viewport={"width": 1800, "height": 900})
-    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs{TRAINING_VIEW}")
-    page.get_by_text("matching runs").wait_for(timeout=60_000)
+    experiment = f"{mlflow_server}/#/experiments/{eid}"
+    open_view(page, f"{experiment}/runs", "matching runs")
     assert page.get_by_role("button", name="Columns", exact=True).is_visible(), "the model-training view"
     page.get_by_role("button", name="Close").last.click()  # the assistant panel, for a wider table
     page.locator("button[data-component-id*=runnamecellrenderer]").first.click()  # expand the sweep
     page.get_by_text(jobs[0].info.run_name[:20]).first.wait_for(timeout=30_000)
     show_metric_columns(page, METRIC_COLUMNS)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "experiment_runs.png"))
+    snap(page, shots, "experiment_runs")
     rows = list(table_rows(page).values())
     header = page.locator("[role=columnheader]").all_inner_texts()
     for key in METRIC_COLUMNS:
@@ -94,22 +91,14 @@ def look_at_the_sweep(mlflow_server: str, browser: Any, shots: Path) -> None:
         for key in METRIC_COLUMNS:
             assert shows(row, job.data.metrics[key]), f"{key}={job.data.metrics[key]} not in row {row!r}"
 
-    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs/{parent.info.run_id}{TRAINING_VIEW}")
-    page.get_by_text(parent.info.run_name[:30]).first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "sweep_parent_run.png"))
+    run = f"{experiment}/runs/{parent.info.run_id}"
+    show(page, run, parent.info.run_name[:30], shots, "sweep_parent_run")
     figure = "artifacts/comparison/metrics_vs_snr.png"
-    page.goto(f"{mlflow_server}/#/experiments/{eid}/runs/{parent.info.run_id}/{figure}{TRAINING_VIEW}")
-    page.get_by_text("comparison.csv").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(2000)
-    page.screenshot(path=str(shots / "sweep_parent_comparison.png"))
+    show(page, f"{run}/{figure}", "comparison.csv", shots, "sweep_parent_comparison", settle_ms=2000)
 
     (model,) = client.search_logged_models(
         experiment_ids=[eid], filter_string=f"source_run_id = '{jobs[0].info.run_id}'"
     )
-    page.goto(f"{mlflow_server}/#/experiments/{eid}/models/{model.model_id}{TRAINING_VIEW}")
-    page.get_by_text(jobs[0].info.run_name[:30]).first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "logged_model.png"))
-    for name in ("experiment_runs", "sweep_parent_run", "sweep_parent_comparison", "logged_model"):
-        assert (shots / f"{name}.png").stat().st_size > 10_000
+    show(page, f"{experiment}/models/{model.model_id}", jobs[0].info.run_name[:30], shots, "logged_model")
+    names = ("experiment_runs", "sweep_parent_run", "sweep_parent_comparison", "logged_model")
+    check_screenshots(shots, names)
